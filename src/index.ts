@@ -1,0 +1,33 @@
+/**
+ * ricci: named-edge tensor diagrams with symbolic autodiff, lowered to TensorFlow.js.
+ *
+ *   const W = variable("W", { in: 4, out: 3 });
+ *   const x = variable("x", { batch: 8, in: 4 });
+ *   const loss = mean(logsumexp(dot(x, W), "out"));
+ *   const dW = grad(loss, W);              // an expression with W's edges
+ */
+export { RicciError } from "./dsl/errors.js";
+export type { Edge, EdgeSizes } from "./dsl/edges.js";
+export type {
+  Expr, Variable, Constant, Delta, OneHot, Product, Sum, Elementwise, EdgeFunction, Rename, StopGradient, Kind,
+  EdgeFunctionName,
+} from "./dsl/expr.js";
+export { topologicalOrder, variablesOf } from "./dsl/expr.js";
+export {
+  type Operand,
+  variable, constant, zeros, ones, delta, oneHot, gather,
+  einsum, dot, mul, transpose, linear, add, sub, scale, neg, sum, mean, rename,
+  apply, exp, log, sigmoid, softplus, tanh, relu, abs, sign, step, pow, sqrt, square, div,
+  minimum, maximum, greater, greaterEqual, less, lessEqual, clip, where,
+  softmax, logSoftmax, logsumexp, max, stopGradient,
+} from "./dsl/build.js";
+export { fn } from "./dsl/userfn.js";
+export type { InputValue, NestedArray, TensorLike } from "./dsl/values.js";
+export { grad, valueAndGrad, vjp, jvp, hvp, type Wrt, type GradOf } from "./autodiff/transforms.js";
+export { evaluate, evaluateAll, type Inputs, type Value64, type EvaluateOptions } from "./reference/evaluate.js";
+
+import type { Expr } from "./dsl/expr.js";
+/** The edge names of an expression, in the axis order of its value. */
+export function edgesOf(e: Expr): string[] {
+  return e.edges.map((d) => d.name);
+}
