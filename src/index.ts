@@ -31,3 +31,5 @@ import type { Expr } from "./dsl/expr.js";
 export function edgesOf(e: Expr): string[] {
   return e.edges.map((d) => d.name);
 }
+export { compile, type Compiled, type CompileOptions, type TensorInputs } from "./lower/compile.js";
+export { tf, initBackend, activeBackend, BACKENDS, type BackendName } from "./lower/backend.js";

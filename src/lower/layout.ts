@@ -1,0 +1,65 @@
+/**
+ * Tensors with named axes during lowering, and the layout moves between them. Transposes
+ * merge runs of axes that stay adjacent, so a logical rank-6 permutation often runs as a
+ * rank-2 or rank-3 one (rank ≥ 5 transposes are ~100× slower on wasm; see BACKENDS.md).
+ */
+import type { Edge } from "../dsl/edges.js";
+import { tf } from "./backend.js";
+
+/** A tfjs tensor whose axes are the named edges `edges`, in that order. */
+export interface Named {
+  readonly tensor: tf.Tensor;
+  readonly edges: readonly Edge[];
+}
+
+export const names = (edges: readonly Edge[]): string[] => edges.map((e) => e.name);
+const sizeProduct = (edges: readonly Edge[]): number => edges.reduce((n, e) => n * e.size, 1);
+
+/** Permutes `t` (shape `shape`) by `perm`, merging axes that move together. */
+export function transposeMerged(t: tf.Tensor, shape: readonly number[], perm: readonly number[]): tf.Tensor {
+  if (perm.every((p, i) => p === i)) return t;
+  // Drop size-1 axes: they never need moving.
+  const kept = perm.filter((p) => shape[p] !== 1);
+  // Group runs of source axes that are consecutive in the target order.
+  const groups: number[][] = [];
+  for (const p of kept) {
+    const last = groups[groups.length - 1];
+    if (last !== undefined && last[last.length - 1] + 1 === p) last.push(p);
+    else groups.push([p]);
+  }
+  const bySource = [...groups].sort((a, b) => a[0] - b[0]);
+  const mergedShape = bySource.map((g) => g.reduce((n, p) => n * shape[p], 1));
+  const mergedPerm = groups.map((g) => bySource.indexOf(g));
+  const outShape = perm.map((p) => shape[p]);
+  if (mergedPerm.every((p, i) => p === i)) return tf.reshape(t, outShape);
+  return tf.reshape(tf.transpose(tf.reshape(t, mergedShape), mergedPerm), outShape);
+}
+
+/** `x` with its axes in the order `order` (a permutation of its edge names). */
+export function arrange(x: Named, order: readonly string[]): tf.Tensor {
+  const from = names(x.edges);
+  const perm = order.map((n) => from.indexOf(n));
+  return transposeMerged(x.tensor, x.edges.map((e) => e.size), perm);
+}
+
+/**
+ * `x` laid out for broadcasting against `target` edges: its own edges in target order, with
+ * size-1 axes where it lacks one.
+ */
+export function alignTo(x: Named, target: readonly Edge[]): tf.Tensor {
+  const own = new Set(names(x.edges));
+  const order = names(target).filter((n) => own.has(n));
+  const t = arrange(x, order);
+  if (order.length === target.length) return t;
+  return tf.reshape(t, target.map((e) => (own.has(e.name) ? e.size : 1)));
+}
+
+/** Sums `x` over the named edges. */
+export function sumOver(x: Named, edges: readonly string[]): Named {
+  if (edges.length === 0) return x;
+  const axes = edges.map((n) => names(x.edges).indexOf(n));
+  return { tensor: tf.sum(x.tensor, axes), edges: x.edges.filter((e) => !edges.includes(e.name)) };
+}
+
+/** Reshape helper: the product of sizes of a group of edges (1 for none). */
+export const groupSize = sizeProduct;
