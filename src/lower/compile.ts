@@ -79,7 +79,9 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
       const left = remaining.get(node.id)! - 1;
       remaining.set(node.id, left);
       if (left > 0) return;
-      const t = values.get(node.id)!.tensor;
+      const value = values.get(node.id)!;
+      freeLayouts(value);
+      const t = value.tensor;
       const h = holders.get(t)! - 1;
       holders.set(t, h);
       if (h === 0 && owned.has(t)) t.dispose();
@@ -88,12 +90,13 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
       for (const node of order) {
         let value: Named;
         if (node.kind === "variable") {
-          value = inputTensor(node, inputs[node.name], integerInputs.has(node.id), checkNumerics, owned);
+          value = { ...inputTensor(node, inputs[node.name], integerInputs.has(node.id), checkNumerics, owned), layouts: new Map() };
         } else {
           value = tf.tidy(() => {
             const v = (steps[node.kind] as Step)(node, (e) => values.get(e.id)!);
             return { tensor: v.tensor, edges: v.edges } as Named & tf.TensorContainerObject;
           }) as Named;
+          value = { ...value, layouts: new Map() };
           if (!holders.has(value.tensor)) owned.add(value.tensor);
         }
         values.set(node.id, value);
@@ -104,13 +107,15 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
       keys.forEach((k, i) => {
         const root = roots[i];
         const v = values.get(root.id)!;
-        const t = tf.tidy(() => arrange(materialize(v, root.edges), names(root.edges)));
+        const plain: Named = { tensor: v.tensor, edges: v.edges }; // not the layout cache: outputs leave the plan
+        const t = tf.tidy(() => arrange(materialize(plain, root.edges), names(root.edges)));
         // Hand the caller a tensor it may dispose without touching ricci's or its own inputs.
         result[k] = t === v.tensor && !owned.has(t) ? tf.clone(t) : t;
         owned.delete(result[k]);
       });
       return result;
     } finally {
+      for (const v of values.values()) freeLayouts(v);
       for (const t of owned) if (!t.isDisposed) t.dispose();
     }
   };
@@ -119,6 +124,12 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
     return runSync(inputs);
   };
   return Object.assign(run, { runSync, variables, steps: order.length });
+}
+
+function freeLayouts(v: Named): void {
+  if (v.layouts === undefined) return;
+  for (const t of v.layouts.values()) t.dispose();
+  v.layouts.clear();
 }
 
 function inputTensor(v: Variable, value: InputValue | tf.Tensor | undefined, integer: boolean, checkNumerics: boolean, owned: Set<tf.Tensor>): Named {
@@ -173,16 +184,18 @@ const steps: { [K in Exclude<Expr["kind"], "variable">]: (node: Extract<Expr, { 
     return { tensor: tf.cast(t, "float32"), edges: [...index.edges, node.edge] };
   },
   product: (node, get) => {
+    // Constants and values broadcast lazily (missing some of their edges) act like ones along
+    // the missing edges: where no operand carries such an edge, summing it away multiplies by
+    // its size and keeping it leaves the result broadcast (lazily) along it.
     let coefficient = 1;
     const operands: Named[] = [];
-    for (const f of node.factors) if (f.kind !== "constant") operands.push(materialize(get(f), f.edges));
-    const carried = (name: string): boolean => operands.some((o) => o.edges.some((e) => e.name === name));
     for (const f of node.factors) {
-      if (f.kind !== "constant") continue;
-      coefficient *= f.value;
-      // A ones-edge nobody else carries: summed away it counts its size; kept, it broadcasts (lazily).
-      for (const e of f.edges) if (!carried(e.name) && !node.edges.some((d) => d.name === e.name)) coefficient *= e.size;
+      if (f.kind === "constant") coefficient *= f.value;
+      else operands.push(get(f));
     }
+    const carried = (name: string): boolean => operands.some((o) => o.edges.some((e) => e.name === name));
+    const declared = new Map(node.factors.flatMap((f) => f.edges.map((e) => [e.name, e.size] as const)));
+    for (const [name, size] of declared) if (!carried(name) && !node.edges.some((d) => d.name === name)) coefficient *= size;
     if (operands.length === 0) return { tensor: tf.scalar(coefficient), edges: [] };
     const out = names(node.edges).filter(carried);
     const result = contractAll(operands, out);
