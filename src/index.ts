@@ -33,3 +33,5 @@ export function edgesOf(e: Expr): string[] {
 }
 export { compile, type Compiled, type CompileOptions, type TensorInputs } from "./lower/compile.js";
 export { tf, initBackend, activeBackend, BACKENDS, type BackendName } from "./lower/backend.js";
+export * from "./losses/index.js";
+export { simplify, equal } from "./simplify/simplify.js";
