@@ -16,14 +16,14 @@ export type Wrt = Variable | readonly Variable[] | Readonly<Record<string, Varia
 export type GradOf<W extends Wrt> = W extends Variable ? Expr : W extends readonly Variable[] ? Expr[] : { [K in keyof W]: Expr };
 
 function describeNode(e: unknown): string {
-  if (typeof e !== "object" || e === null || typeof (e as Expr).kind !== "string") return `a ${typeof e}`;
+  if (typeof e !== "object" || e === null || typeof (e as Expr).kind !== "string") return e === undefined || e === null ? String(e) : `a ${typeof e} (${String(e)})`;
   const x = e as Expr;
   return `a ${x.kind} with edges ${formatEdges(x.edges)}`;
 }
 
 function listOf(wrt: Wrt, op: string): Variable[] {
-  const list: unknown[] =
-    Array.isArray(wrt) ? wrt : typeof wrt === "object" && wrt !== null && "kind" in wrt ? [wrt] : Object.values(wrt as object);
+  const isRecord = typeof wrt === "object" && wrt !== null && !Array.isArray(wrt) && !("kind" in wrt);
+  const list: unknown[] = Array.isArray(wrt) ? wrt : isRecord ? Object.values(wrt as object) : [wrt];
   if (list.length === 0) throw new RicciError(`${op}: nothing to differentiate with respect to`);
   return list.map((v) => {
     if (typeof v !== "object" || v === null || (v as Expr).kind !== "variable") {
@@ -38,6 +38,12 @@ function shapeLike<W extends Wrt>(wrt: W, results: Expr[]): GradOf<W> {
   if ((wrt as Expr).kind === "variable") return results[0] as GradOf<W>;
   const keys = Object.keys(wrt);
   return Object.fromEntries(keys.map((k, i) => [k, results[i]])) as GradOf<W>;
+}
+
+function checkExpr(f: unknown, op: string): asserts f is Expr {
+  if (typeof f !== "object" || f === null || typeof (f as Expr).kind !== "string") {
+    throw new RicciError(`${op}: the function to differentiate must be a ricci expression, got ${describeNode(f)}`);
+  }
 }
 
 function checkScalar(f: Expr, op: string): void {
@@ -55,7 +61,8 @@ function checkLike(value: Expr, like: Expr, what: string, op: string): void {
 /** ∂f/∂wrt for a scalar f, in one backward sweep for all of wrt: `grad(loss, W)`, `grad(loss, [W, b])`. */
 export function grad<W extends Wrt>(f: Expr, wrt: W): GradOf<W> {
   const vars = listOf(wrt, "grad");
-  checkScalar(b.lift(f), "grad");
+  checkExpr(f, "grad");
+  checkScalar(f, "grad");
   checkVariables([f, ...vars]);
   return shapeLike(wrt, backward(f, b.constant(1), vars));
 }
@@ -68,6 +75,7 @@ export function valueAndGrad<W extends Wrt>(f: Expr, wrt: W): { value: Expr; gra
 /** Vector–Jacobian product: Σ_f cotangent·∂f/∂wrt, where cotangent has f's edges. */
 export function vjp<W extends Wrt>(f: Expr, wrt: W, cotangent: Expr): GradOf<W> {
   const vars = listOf(wrt, "vjp");
+  checkExpr(f, "vjp");
   checkLike(cotangent, f, "cotangent", "vjp");
   checkVariables([f, cotangent, ...vars]);
   return shapeLike(wrt, backward(f, cotangent, vars));
@@ -76,6 +84,7 @@ export function vjp<W extends Wrt>(f: Expr, wrt: W, cotangent: Expr): GradOf<W> 
 /** Jacobian–vector product: the derivative of f along `tangent` (edges of `wrt`): `jvp(f, W, U)`. */
 export function jvp(f: Expr, wrt: Variable | readonly Variable[], tangent: Expr | readonly Expr[]): Expr {
   const vars = listOf(wrt, "jvp");
+  checkExpr(f, "jvp");
   const tangents = (Array.isArray(tangent) ? tangent : [tangent]) as Expr[];
   if (tangents.length !== vars.length) throw new RicciError(`jvp: ${vars.length} variable(s) but ${tangents.length} tangent(s)`);
   vars.forEach((v, i) => checkLike(tangents[i], v, `tangent for "${v.name}"`, "jvp"));
@@ -89,6 +98,7 @@ export function jvp(f: Expr, wrt: Variable | readonly Variable[], tangent: Expr 
  */
 export function hvp(f: Expr, wrt: Variable, v: Expr): Expr {
   const [w] = listOf(wrt, "hvp");
+  checkExpr(f, "hvp");
   checkScalar(f, "hvp");
   checkLike(v, w, "vector", "hvp");
   const g = grad(f, w);

@@ -177,10 +177,10 @@ export function transpose(e: Expr, order: readonly string[]): Expr {
 // --- sums ------------------------------------------------------------------------------------
 
 /** Weighted sum Σ wᵢ·termᵢ; terms broadcast by edge name. */
-export function linear(terms: readonly Operand[], weights: readonly number[]): Expr {
-  check(terms.length === weights.length, () => "linear: one weight per term");
+export function linear(terms: readonly Operand[], weights: readonly number[], op = "linear"): Expr {
+  check(terms.length === weights.length, () => `${op}: one weight per term, got ${terms.length} terms and ${weights.length} weights`);
   const ts = terms.map(lift);
-  const edges = unionEdges(ts.map((t) => t.edges), "add");
+  const edges = unionEdges(ts.map((t) => t.edges), op);
   const keptTerms: Expr[] = [];
   const keptWeights: number[] = [];
   let constantPart = 0;
@@ -224,12 +224,12 @@ export function linear(terms: readonly Operand[], weights: readonly number[]): E
 
 /** a + b (+ …), broadcasting by edge name. */
 export function add(...operands: Operand[]): Expr {
-  return linear(operands, operands.map(() => 1));
+  return linear(operands, operands.map(() => 1), "add");
 }
 
 /** a − b. */
 export function sub(a: Operand, b: Operand): Expr {
-  return linear([a, b], [1, -1]);
+  return linear([a, b], [1, -1], "sub");
 }
 
 /** c·e for a number c. */
@@ -237,7 +237,7 @@ export function scale(e: Operand, c: number): Expr {
   check(typeof c === "number", () => `scale: the factor must be a number, got ${describe(c)}`);
   const x = lift(e);
   if (isConstant(x)) return constant(x.value * c, x.edges);
-  return linear([x], [c]);
+  return linear([x], [c], "scale");
 }
 
 export const neg = (e: Operand): Expr => scale(e, -1);
@@ -356,15 +356,18 @@ export const lessEqual = (a: Operand, b: Operand): Expr => greaterEqual(b, a);
 
 /** Clamps e to [lo, hi]: `clip(ratio, 0.8, 1.2)`; the gradient is zero outside. */
 export function clip(e: Operand, lo: Operand, hi: Operand): Expr {
-  if (typeof lo === "number" && typeof hi === "number") {
-    check(lo <= hi, () => `clip: lower bound ${lo} exceeds upper bound ${hi}`);
+  const [l, h] = [lift(lo), lift(hi)];
+  if (l.kind === "constant" && h.kind === "constant") {
+    check(l.value <= h.value, () => `clip: lower bound ${l.value} exceeds upper bound ${h.value}`);
   }
   return minimum(maximum(e, lo), hi);
 }
 
 /** cond·a + (1 − cond)·b for a 0/1 mask `cond`. */
 export function where(cond: Operand, a: Operand, b: Operand): Expr {
-  return add(mul(cond, a), mul(sub(1, cond), b));
+  const [c, x, y] = [lift(cond), lift(a), lift(b)];
+  unionEdges([c.edges, x.edges, y.edges], "where");
+  return add(mul(c, x), mul(sub(1, c), y));
 }
 
 // --- edge functions ---------------------------------------------------------------------------

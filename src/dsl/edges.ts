@@ -12,9 +12,11 @@ export type EdgeSizes = Readonly<Record<string, number>>;
 /** User edge names: identifiers. Names starting with `#` are reserved for inner (contracted) edges. */
 const EDGE_NAME = /^[A-Za-z_][A-Za-z0-9_']*$/;
 
+/** Checks a user-given edge name (inner `#` names are ricci's own). */
 export function checkEdgeName(name: string, where: string): void {
-  if (!EDGE_NAME.test(name) && !isInnerName(name)) {
-    throw new RicciError(`${where}: edge name "${name}" is not an identifier (letters, digits, _ and ')`);
+  if (typeof name !== "string" || !EDGE_NAME.test(name)) {
+    const hint = typeof name === "string" && isInnerName(name) ? "; names starting with # are reserved for contracted edges" : "";
+    throw new RicciError(`${where}: edge name "${String(name)}" is not an identifier (letters, digits, _ and ')${hint}`);
   }
 }
 
@@ -23,8 +25,9 @@ export function isInnerName(name: string): boolean {
 }
 
 export function checkSize(size: number, name: string, where: string): void {
-  if (!Number.isInteger(size) || size < 1) {
-    throw new RicciError(`${where}: edge "${name}" has size ${size}; sizes are positive integers`);
+  if (typeof size !== "number" || !Number.isInteger(size) || size < 1) {
+    const shown = typeof size === "number" ? String(size) : `${JSON.stringify(size)} (a ${typeof size})`;
+    throw new RicciError(`${where}: edge "${name}" has size ${shown}; sizes are positive integers`);
   }
 }
 

@@ -72,7 +72,7 @@ export function fn(name: string, formula: string): (x: Expr | number) => Expr {
   } catch (error) {
     throw new RicciError(`fn "${name}": cannot parse formula "${formula}": ${(error as Error).message}`);
   }
-  const unknown = freeSymbols(node).filter((s) => s !== "x");
+  const unknown = freeSymbols(node).filter((s) => !["x", "pi", "e"].includes(s));
   if (unknown.length > 0) {
     throw new RicciError(`fn "${name}": formula "${formula}" may use only the variable x, but it uses ${unknown.join(", ")}`);
   }

@@ -48,14 +48,19 @@ const formulaFunctions: Record<string, (x: tf.Tensor) => tf.Tensor> = {
   exp: tf.exp, log: tf.log, sqrt: tf.sqrt, abs: tf.abs, tanh: tf.tanh, sinh: tf.sinh, cosh: tf.cosh,
   sin: tf.sin, cos: tf.cos, tan: tf.tan, log1p: tf.log1p, expm1: tf.expm1, sign: tf.sign,
   atan: tf.atan, asin: tf.asin, acos: tf.acos, erf: tf.erf, cube: (x) => tf.mul(tf.square(x), x), square: tf.square,
+  // mathjs writes derivatives with the reciprocal trigonometric functions (d tanh = sech²).
+  sech: (x) => tf.reciprocal(tf.cosh(x)), csch: (x) => tf.reciprocal(tf.sinh(x)), coth: (x) => tf.reciprocal(tf.tanh(x)),
+  sec: (x) => tf.reciprocal(tf.cos(x)), csc: (x) => tf.reciprocal(tf.sin(x)), cot: (x) => tf.reciprocal(tf.tan(x)),
 };
 
 /** A mathjs formula in x as tf ops on `x`. */
 export function lowerFormula(node: MathNode, x: tf.Tensor, name: string): tf.Tensor {
   const visit = (n: MathNode): tf.Tensor => {
     switch (n.type) {
-      case "SymbolNode":
-        return x;
+      case "SymbolNode": {
+        const symbol = (n as unknown as { name: string }).name;
+        return symbol === "pi" ? tf.scalar(Math.PI) : symbol === "e" ? tf.scalar(Math.E) : x;
+      }
       case "ConstantNode":
         return tf.scalar(Number((n as unknown as { value: number }).value));
       case "ParenthesisNode":
