@@ -35,3 +35,6 @@ export { compile, type Compiled, type CompileOptions, type TensorInputs } from "
 export { tf, initBackend, activeBackend, BACKENDS, type BackendName } from "./lower/backend.js";
 export * from "./losses/index.js";
 export { simplify, equal } from "./simplify/simplify.js";
+export { toText } from "./print/text.js";
+export { toLatex } from "./print/latex.js";
+export { toSvg, type SvgOptions } from "./print/svg.js";

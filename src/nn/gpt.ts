@@ -38,10 +38,12 @@ export interface GptData {
   readonly causalMask: Variable; // {seq, kseq}: 0 where k ≤ q, −1e9 elsewhere
   readonly ropeCos: Variable; // {seq, pair}
   readonly ropeSin: Variable; // {seq, pair}
+  /** Optional additive padding mask {batch, kseq} (0 or −1e9), for left-padded prompts. */
+  readonly keyMask?: Variable;
 }
 
 export const ffWidth = (c: GptConfig): number => c.ff ?? Math.max(8, Math.round((((8 * c.dModel) / 3) | 0) / 8) * 8);
-const headDim = (c: GptConfig): number => c.dModel / c.heads;
+export const headDim = (c: GptConfig): number => c.dModel / c.heads;
 
 /** Parameter variables by name, e.g. `layer0.wq` with edges {d, head, pair, two}. */
 export function gptParams(c: GptConfig): GptParams {
@@ -71,13 +73,14 @@ export function gptParams(c: GptConfig): GptParams {
 }
 
 /** Data variables for a batch of `batch` sequences of length `seq` (≤ context). */
-export function gptData(c: GptConfig, batch: number, seq: number = c.context): GptData {
+export function gptData(c: GptConfig, batch: number, seq: number = c.context, options: { keyMask?: boolean } = {}): GptData {
   const pair = headDim(c) / 2;
   return {
     tokens: variable("tokens", { batch, seq }),
     causalMask: variable("causalMask", { seq, kseq: seq }),
     ropeCos: variable("ropeCos", { seq, pair }),
     ropeSin: variable("ropeSin", { seq, pair }),
+    ...(options.keyMask ? { keyMask: variable("keyMask", { batch, kseq: seq }) } : {}),
   };
 }
 
@@ -100,12 +103,34 @@ export function rope(x: Expr, cos: Expr, sin: Expr): Expr {
   return add(mul(r0, e0), mul(r1, e1));
 }
 
-function attention(c: GptConfig, p: GptParams, data: GptData, x: Expr, l: number): Expr {
-  const q = rope(dot(x, p[`layer${l}.wq`]), data.ropeCos, data.ropeSin); // {batch, seq, head, pair, two}
-  const kAtSeq = rope(dot(x, p[`layer${l}.wk`]), data.ropeCos, data.ropeSin);
-  const k = rename(kAtSeq, { seq: "kseq" });
-  const v = rename(dot(x, p[`layer${l}.wv`]), { seq: "kseq" }); // {batch, kseq, head, hd}
-  const scores = add(scale(dot(q, k, "pair", "two"), 1 / Math.sqrt(headDim(c))), data.causalMask);
+/**
+ * Where attention reads keys and values: the sequence itself (training, `sequenceAttention`)
+ * or a KV cache (decoding one position at a time, src/sample/kvcache.ts).
+ */
+export interface AttentionSource {
+  /** RoPE tables at the positions being computed ({seq, pair} or {pair}). */
+  readonly cos: Expr;
+  readonly sin: Expr;
+  /** Additive attention mask (0 or −1e9) with a kseq edge. */
+  readonly mask: Expr;
+  /** Keys/values of the positions being computed → keys/values over all attended positions (edge kseq). */
+  keysValues(layer: number, k: Expr, v: Expr): { readonly k: Expr; readonly v: Expr };
+}
+
+/** Attention over the sequence itself, causally masked (plus an optional padding mask). */
+export function sequenceAttention(data: GptData): AttentionSource {
+  return {
+    cos: data.ropeCos,
+    sin: data.ropeSin,
+    mask: data.keyMask === undefined ? data.causalMask : add(data.causalMask, data.keyMask),
+    keysValues: (_layer, k, v) => ({ k: rename(k, { seq: "kseq" }), v: rename(v, { seq: "kseq" }) }),
+  };
+}
+
+function attention(c: GptConfig, p: GptParams, source: AttentionSource, x: Expr, l: number): Expr {
+  const q = rope(dot(x, p[`layer${l}.wq`]), source.cos, source.sin); // {batch, seq, head, pair, two}
+  const { k, v } = source.keysValues(l, rope(dot(x, p[`layer${l}.wk`]), source.cos, source.sin), dot(x, p[`layer${l}.wv`]));
+  const scores = add(scale(dot(q, k, "pair", "two"), 1 / Math.sqrt(headDim(c))), source.mask);
   const weights = softmax(scores, "kseq"); // {batch, seq, head, kseq}
   const mixed = dot(weights, v, "kseq"); // {batch, seq, head, hd}
   return rename(dot(mixed, p[`layer${l}.wo`]), { out: "d" });
@@ -118,38 +143,53 @@ function mlp(p: GptParams, x: Expr, l: number): Expr {
   return rename(dot(h, p[`layer${l}.w2`]), { out: "d" });
 }
 
-/** The residual stream after the final norm: {batch, seq, d}. */
-export function gptTrunk(c: GptConfig, p: GptParams, data: GptData): Expr {
+/** The transformer blocks and final norm applied to embeddings `x` (edge d). */
+export function gptBlocks(c: GptConfig, p: GptParams, x0: Expr, source: AttentionSource): Expr {
   const eps = c.normEps ?? 1e-5;
-  let x = gather(p.embed, data.tokens, "vocab");
+  let x = x0;
   for (let l = 0; l < c.layers; l++) {
-    x = add(x, attention(c, p, data, rmsNorm(x, p[`layer${l}.norm1`], eps), l));
+    x = add(x, attention(c, p, source, rmsNorm(x, p[`layer${l}.norm1`], eps), l));
     x = add(x, mlp(p, rmsNorm(x, p[`layer${l}.norm2`], eps), l));
   }
   return rmsNorm(x, p.normF, eps);
 }
 
-/** Next-token logits {batch, seq, vocab} (LM head) or scalar scores {batch, seq} (scalar head). */
-export function gptForward(c: GptConfig, p: GptParams, data: GptData): Expr {
-  const h = gptTrunk(c, p, data);
+/** The residual stream after the final norm: {batch, seq, d}. */
+export function gptTrunk(c: GptConfig, p: GptParams, data: GptData): Expr {
+  return gptBlocks(c, p, gather(p.embed, data.tokens, "vocab"), sequenceAttention(data));
+}
+
+/** The output head on the final hidden state: logits along vocab (LM) or a scalar score. */
+export function gptHead(c: GptConfig, p: GptParams, h: Expr): Expr {
   if ((c.head ?? "lm") === "scalar") return dot(h, p.valueHead);
   return dot(h, c.tiedHead ? p.embed : p.unembed);
 }
 
-/** Values of the data variables other than tokens: causal mask and RoPE tables. */
-export function gptConstants(c: GptConfig, seq: number = c.context): Record<string, Float64Array | readonly number[]> {
+/** Next-token logits {batch, seq, vocab} (LM head) or scalar scores {batch, seq} (scalar head). */
+export function gptForward(c: GptConfig, p: GptParams, data: GptData): Expr {
+  return gptHead(c, p, gptTrunk(c, p, data));
+}
+
+/** RoPE cos/sin tables {position, pair} for positions `from` … `from + count − 1`. */
+export function ropeTables(c: GptConfig, from: number, count: number): { cos: Float64Array; sin: Float64Array } {
   const pair = headDim(c) / 2;
   const base = c.ropeBase ?? 10000;
-  const mask = new Float64Array(seq * seq);
-  for (let q = 0; q < seq; q++) for (let k = q + 1; k < seq; k++) mask[q * seq + k] = -1e9;
-  const cos = new Float64Array(seq * pair);
-  const sin = new Float64Array(seq * pair);
-  for (let t = 0; t < seq; t++) {
+  const cos = new Float64Array(count * pair);
+  const sin = new Float64Array(count * pair);
+  for (let t = 0; t < count; t++) {
     for (let i = 0; i < pair; i++) {
-      const angle = t / Math.pow(base, (2 * i) / (2 * pair));
+      const angle = (from + t) / Math.pow(base, (2 * i) / (2 * pair));
       cos[t * pair + i] = Math.cos(angle);
       sin[t * pair + i] = Math.sin(angle);
     }
   }
+  return { cos, sin };
+}
+
+/** Values of the data variables other than tokens: causal mask and RoPE tables. */
+export function gptConstants(c: GptConfig, seq: number = c.context): Record<string, Float64Array> {
+  const mask = new Float64Array(seq * seq);
+  for (let q = 0; q < seq; q++) for (let k = q + 1; k < seq; k++) mask[q * seq + k] = -1e9;
+  const { cos, sin } = ropeTables(c, 0, seq);
   return { causalMask: mask, ropeCos: cos, ropeSin: sin };
 }

@@ -1,0 +1,54 @@
+/**
+ * One decoding step of the GPT as a DSL expression over a KV cache: the new position's keys
+ * and values are written into the cache with a one-hot position vector
+ *   K' = K·(1 − w) + w ⊗ k_new,
+ * so a step costs O(context) instead of O(context²), and the whole step (cache update
+ * included) is compiled like any other expression.
+ */
+import { add, gather, mul, sub, variable } from "../dsl/build.js";
+import type { Expr, Variable } from "../dsl/expr.js";
+import { type AttentionSource, type GptConfig, type GptParams, gptBlocks, gptHead, headDim } from "../nn/gpt.js";
+
+export interface DecodeStep {
+  /** Outputs: `logits` {batch, vocab} (or `score`), and the updated caches by variable name. */
+  readonly outputs: Record<string, Expr>;
+  readonly tokens: Variable; // {batch}
+  readonly cos: Variable; // {pair}: RoPE at the current position
+  readonly sin: Variable;
+  readonly write: Variable; // {kseq}: one-hot of the current position
+  readonly mask: Variable; // {batch, kseq}: 0 for attended positions, −1e9 elsewhere
+  /** Cache variables by layer: keys {batch, kseq, head, pair, two}, values {batch, kseq, head, hd}. */
+  readonly caches: readonly { readonly k: Variable; readonly v: Variable }[];
+}
+
+/** The decoding step for `batch` rows and a cache of `length` positions. */
+export function decodeStep(c: GptConfig, p: GptParams, batch: number, length: number = c.context): DecodeStep {
+  const hd = headDim(c);
+  const tokens = variable("decode.tokens", { batch });
+  const cos = variable("decode.cos", { pair: hd / 2 });
+  const sin = variable("decode.sin", { pair: hd / 2 });
+  const write = variable("decode.write", { kseq: length });
+  const mask = variable("decode.mask", { batch, kseq: length });
+  const caches = Array.from({ length: c.layers }, (_, l) => ({
+    k: variable(`cache.k${l}`, { batch, kseq: length, head: c.heads, pair: hd / 2, two: 2 }),
+    v: variable(`cache.v${l}`, { batch, kseq: length, head: c.heads, hd }),
+  }));
+  const updated: Record<string, Expr> = {};
+  const keep = sub(1, write);
+  const source: AttentionSource = {
+    cos,
+    sin,
+    mask,
+    keysValues(l, k, v) {
+      const K = add(mul(caches[l].k, keep), mul(write, k));
+      const V = add(mul(caches[l].v, keep), mul(write, v));
+      updated[caches[l].k.name] = K;
+      updated[caches[l].v.name] = V;
+      return { k: K, v: V };
+    },
+  };
+  const h = gptBlocks(c, p, gather(p.embed, tokens, "vocab"), source);
+  const head = gptHead(c, p, h);
+  const outputs = { [(c.head ?? "lm") === "scalar" ? "score" : "logits"]: head, ...updated };
+  return { outputs, tokens, cos, sin, write, mask, caches };
+}
