@@ -38,3 +38,5 @@ export { simplify, equal } from "./simplify/simplify.js";
 export { toText } from "./print/text.js";
 export { toLatex } from "./print/latex.js";
 export { toSvg, type SvgOptions } from "./print/svg.js";
+export * from "./train/index.js";
+export * from "./data/index.js";

@@ -1,0 +1,3 @@
+/** The training stack: optimizer, schedules, gradient clipping and accumulation, checkpoints. */
+export * from "./optimizer.js";
+export * from "./checkpoint.js";
