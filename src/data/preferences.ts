@@ -1,0 +1,105 @@
+/**
+ * Preference pairs for reward modelling and DPO: for each arithmetic problem a chosen response
+ * (the canonical correct one, "=42") and a rejected one — a plausible mistake, well formed but
+ * wrong (off by one, off by ten, two digits swapped, another operator's result), or the right
+ * number in a broken format ("42", "=42.", "==42", "="). Responses carry no EOS, like
+ * `formatExample`'s; append EOS when encoding (`encodeExample` does).
+ */
+import { RicciError } from "../dsl/errors.js";
+import { makeRng, subSeed } from "../util/random.js";
+import {
+  applyOperator, arithmeticProblems, checkAnswer, formatExample, OPERATORS,
+  type ArithmeticOptions, type ArithmeticPresetName, type ArithmeticProblem,
+} from "./arithmetic.js";
+
+export type RejectionKind = "offByOne" | "offByTen" | "digitSwap" | "wrongOperator" | "malformed";
+export const REJECTION_KINDS: readonly RejectionKind[] = ["offByOne", "offByTen", "digitSwap", "wrongOperator", "malformed"];
+
+export interface PreferencePair {
+  readonly prompt: string;
+  readonly chosen: string;
+  readonly rejected: string;
+  /** How the rejected response was made (a fallback may replace the kind first drawn). */
+  readonly rejectedKind: RejectionKind;
+}
+
+/** `answer ± delta` with a random sign, kept non-negative when the answer is. */
+function shifted(answer: number, delta: number, rng: () => number): number {
+  const candidate = rng() < 0.5 ? answer - delta : answer + delta;
+  return candidate < 0 && answer >= 0 ? answer + delta : candidate;
+}
+
+/** The answer with two adjacent, different digits swapped (sign kept), or null if all digits agree. */
+function digitSwapped(answer: number, rng: () => number): number | null {
+  const digits = [...String(Math.abs(answer))];
+  const swappable = digits.slice(0, -1).flatMap((d, i) => (d !== digits[i + 1] ? [i] : []));
+  if (swappable.length === 0) return null;
+  const i = swappable[Math.floor(rng() * swappable.length)];
+  [digits[i], digits[i + 1]] = [digits[i + 1], digits[i]];
+  const magnitude = Number(digits.join(""));
+  return answer < 0 ? -magnitude : magnitude;
+}
+
+/** Another operator's result on the same operands (non-negative ones first), or null if all agree. */
+function otherOperatorResult(problem: ArithmeticProblem, rng: () => number): number | null {
+  const results = OPERATORS.filter((op) => op !== problem.op)
+    .map((op) => applyOperator(problem.a, op, problem.b))
+    .filter((r) => r !== problem.answer);
+  const preferred = results.filter((r) => r >= 0 || problem.answer < 0);
+  const pool = preferred.length > 0 ? preferred : results;
+  return pool.length === 0 ? null : pool[Math.floor(rng() * pool.length)];
+}
+
+/** The correct number in a format the checker rejects. */
+function malformed(answer: number, rng: () => number): string {
+  const variants = [`${answer}`, `=${answer}.`, `==${answer}`, "="];
+  return variants[Math.floor(rng() * variants.length)];
+}
+
+/** One rejected response of the drawn kind, falling back to off-by-one where the kind cannot apply. */
+function rejectedResponse(problem: ArithmeticProblem, kind: RejectionKind, rng: () => number): [string, RejectionKind] {
+  const wrong = (n: number | null, k: RejectionKind): [string, RejectionKind] =>
+    n === null || n === problem.answer ? [`=${shifted(problem.answer, 1, rng)}`, "offByOne"] : [`=${n}`, k];
+  switch (kind) {
+    case "offByOne":
+      return wrong(shifted(problem.answer, 1, rng), kind);
+    case "offByTen":
+      return wrong(shifted(problem.answer, 10, rng), kind);
+    case "digitSwap":
+      return wrong(digitSwapped(problem.answer, rng), kind);
+    case "wrongOperator":
+      return wrong(otherOperatorResult(problem, rng), kind);
+    case "malformed":
+      return [malformed(problem.answer, rng), kind];
+    default: {
+      const never: never = kind;
+      throw new RicciError(`preferences: unknown rejection kind ${String(never)}`);
+    }
+  }
+}
+
+/**
+ * A chosen/rejected pair per problem: `preferencePairs(arithmeticProblems().train, 7)`.
+ * Each pair depends only on the seed and the problem, not on its place in the list.
+ */
+export function preferencePairs(problems: readonly ArithmeticProblem[], seed: number): PreferencePair[] {
+  return problems.map((problem) => {
+    const rng = makeRng(subSeed(seed, `preference ${problem.prompt}`));
+    const kind = REJECTION_KINDS[Math.floor(rng() * REJECTION_KINDS.length)];
+    const [rejected, rejectedKind] = rejectedResponse(problem, kind, rng);
+    const check = checkAnswer(problem, rejected);
+    if (check.correct && check.wellFormed) {
+      throw new RicciError(`preferences: rejected response "${rejected}" for "${problem.prompt}" is a correct answer`);
+    }
+    return { prompt: problem.prompt, chosen: formatExample(problem).response, rejected, rejectedKind };
+  });
+}
+
+/** Pairs on both sides of the task's fixed split: `preferenceDataset("default", 7).test`. */
+export function preferenceDataset(
+  options: ArithmeticOptions | ArithmeticPresetName = "default",
+  seed = 0,
+): { train: PreferencePair[]; test: PreferencePair[] } {
+  const { train, test } = arithmeticProblems(options);
+  return { train: preferencePairs(train, seed), test: preferencePairs(test, seed) };
+}
