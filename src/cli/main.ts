@@ -1,0 +1,40 @@
+/**
+ * The ricci command line: `tsx src/cli/main.ts <stage> [--size ci|full] [--root runs] [--seed 0]`.
+ * Stages: pretrain, sft. Each resumes from its own checkpoint when one exists.
+ */
+import { initBackend } from "../lower/backend.js";
+import { pretrain } from "../pipeline/pretrain.js";
+import { sft } from "../pipeline/sft.js";
+import { parseSize } from "../pipeline/sizes.js";
+
+const stages = { pretrain, sft } as const;
+
+function parseArgs(argv: readonly string[]): { stage: string; flags: Record<string, string> } {
+  const [stage = "", ...rest] = argv;
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < rest.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(rest[i]);
+    if (m === null) throw new Error(`unexpected argument "${rest[i]}"`);
+    flags[m[1]] = m[2] ?? rest[++i] ?? "";
+  }
+  return { stage, flags };
+}
+
+async function main(): Promise<void> {
+  const { stage, flags } = parseArgs(process.argv.slice(2));
+  if (!(stage in stages)) {
+    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0]`);
+    process.exitCode = 2;
+    return;
+  }
+  const backend = await initBackend();
+  const size = parseSize(flags.size);
+  console.error(`ricci ${stage} --size ${size} on backend "${backend}"`);
+  const summary = await stages[stage as keyof typeof stages]({ size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0) });
+  console.log(JSON.stringify(summary, null, 2));
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  process.exitCode = 1;
+});

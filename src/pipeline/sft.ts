@@ -1,0 +1,84 @@
+/**
+ * Supervised fine-tuning on the arithmetic task: cross-entropy on the response tokens only
+ * (the loss mask), from the pretrained checkpoint. Held-out exact-match accuracy is measured
+ * by greedy generation on the test split.
+ */
+import { type ArithmeticProblem, arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
+import { charTokenizer } from "../data/tokenizer.js";
+import type { Params } from "../nn/params.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { trainLoop } from "../train/loop.js";
+import { warmupCosine } from "../train/optimizer.js";
+import { makeRng, subSeed } from "../util/random.js";
+import { exactMatch } from "./accuracy.js";
+import { lmObjective, meanLoss } from "./lm.js";
+import type { StageOptions } from "./pretrain.js";
+import { SIZES } from "./sizes.js";
+import { checkpointPath, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+
+export interface SftSummary {
+  readonly stage: "sft";
+  readonly steps: number;
+  readonly initialAccuracy: number;
+  readonly accuracy: number;
+  readonly wellFormed: number;
+  readonly heldOutLoss: number;
+  readonly seconds: number;
+}
+
+/** The held-out problems every stage scores on (the first `n` of the test split). */
+export function evalProblems(size: StageOptions["size"]): ArithmeticProblem[] {
+  return arithmeticProblems(SIZES[size].task).test.slice(0, SIZES[size].evalProblems);
+}
+
+export async function sft(options: StageOptions): Promise<SftSummary> {
+  const settings = SIZES[options.size];
+  const s = settings.sft;
+  const config = settings.model;
+  const seed = options.seed ?? 0;
+  const root = options.root ?? "runs";
+  const dir = stageDir(root, options.size, "sft");
+  const { train, test } = arithmeticProblems(settings.task);
+  const examples = train.map(formatExample);
+  const heldOut = evalProblems(options.size);
+  const lm = lmObjective(config, s.batch);
+  const heldOutBatches = Array.from({ length: Math.floor(Math.min(test.length, 256) / s.batch) }, (_, i) =>
+    packSft(test.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context),
+  );
+  const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
+  const fromPretrain = async (): Promise<Params> => (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "pretrain")), { expectConfig: config })).params;
+  const { params, optimizer, resumedFrom } = await resumeOrInit(dir, config, fromPretrain, { lr: schedule });
+  const started = performance.now();
+  const initial = resumedFrom === null ? await exactMatch(config, params, heldOut) : null;
+  const result = await trainLoop({
+    label: "sft",
+    steps: s.steps,
+    config,
+    params,
+    optimizer,
+    tokensPerStep: s.batch * config.context,
+    microstep: (step, micro) => {
+      const batch = sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/${micro}`)));
+      return lm.objective.run(params, lm.inputs(batch));
+    },
+    evaluate: async () => {
+      const report = await exactMatch(config, params, heldOut);
+      return { accuracy: report.accuracy, wellFormed: report.wellFormed, heldOutLoss: meanLoss(lm, params, heldOutBatches) };
+    },
+    evalEvery: s.evalEvery,
+    outDir: dir,
+    checkpointEvery: s.evalEvery,
+    meta: { seed, size: options.size, task: settings.task },
+  });
+  const summary: SftSummary = {
+    stage: "sft",
+    steps: s.steps,
+    initialAccuracy: initial?.accuracy ?? Number.NaN,
+    accuracy: result.lastEval.accuracy,
+    wellFormed: result.lastEval.wellFormed,
+    heldOutLoss: result.lastEval.heldOutLoss,
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeSummary(dir, { ...summary });
+  return summary;
+}

@@ -1,0 +1,55 @@
+/**
+ * Run sizes. "ci" trains in CI time on two cores; "full" is the size whose numbers the README
+ * states. Every stage reads its settings from here, so one switch scales the whole pipeline.
+ */
+import type { ArithmeticPresetName } from "../data/arithmetic.js";
+import type { CorpusSize } from "../data/corpus.js";
+import { charTokenizer } from "../data/tokenizer.js";
+import type { GptConfig } from "../nn/gpt.js";
+
+export type RunSize = "ci" | "full";
+
+export interface StageSettings {
+  readonly steps: number;
+  readonly batch: number;
+  readonly lr: number;
+  readonly warmup: number;
+  readonly evalEvery: number;
+}
+
+export interface SizeSettings {
+  readonly model: GptConfig;
+  readonly corpus: CorpusSize;
+  readonly task: ArithmeticPresetName;
+  readonly pretrain: StageSettings;
+  readonly sft: StageSettings;
+  /** Held-out problems scored by greedy generation. */
+  readonly evalProblems: number;
+}
+
+const vocab = charTokenizer.vocabSize;
+
+export const SIZES: Readonly<Record<RunSize, SizeSettings>> = {
+  ci: {
+    model: { vocab, context: 24, dModel: 64, heads: 4, layers: 2 },
+    corpus: "ci",
+    task: "default",
+    pretrain: { steps: 150, batch: 16, lr: 3e-3, warmup: 15, evalEvery: 50 },
+    sft: { steps: 150, batch: 16, lr: 2e-3, warmup: 15, evalEvery: 75 },
+    evalProblems: 200,
+  },
+  full: {
+    model: { vocab, context: 24, dModel: 128, heads: 4, layers: 2 },
+    corpus: "full",
+    task: "default",
+    pretrain: { steps: 1000, batch: 32, lr: 2e-3, warmup: 50, evalEvery: 100 },
+    sft: { steps: 800, batch: 32, lr: 1e-3, warmup: 40, evalEvery: 100 },
+    evalProblems: 500,
+  },
+};
+
+export function parseSize(value: string | undefined): RunSize {
+  const v = value ?? process.env.RICCI_SIZE ?? "full";
+  if (v !== "ci" && v !== "full") throw new Error(`--size must be "ci" or "full", got "${v}"`);
+  return v;
+}

@@ -1,0 +1,42 @@
+/** What every pipeline stage shares: its output folder, resuming from its checkpoint, and its summary. */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { GptConfig } from "../nn/gpt.js";
+import type { Params } from "../nn/params.js";
+import { type Checkpoint, loadCheckpoint } from "../train/checkpoint.js";
+import { type AdamW, type AdamWOptions, adamW } from "../train/optimizer.js";
+import type { RunSize } from "./sizes.js";
+
+export const stageDir = (root: string, size: RunSize, stage: string): string => join(root, size, stage);
+export const checkpointPath = (dir: string): string => join(dir, "checkpoint.ckpt");
+
+/** A stage's starting point: its own checkpoint (resume) or `init()` with a fresh optimizer. */
+export async function resumeOrInit(
+  dir: string,
+  config: GptConfig,
+  init: () => Promise<Params> | Params,
+  optimizerOptions: AdamWOptions,
+): Promise<{ params: Params; optimizer: AdamW; resumedFrom: number | null }> {
+  mkdirSync(dir, { recursive: true });
+  const path = checkpointPath(dir);
+  if (existsSync(path)) {
+    const ckpt: Checkpoint = await loadCheckpoint(path, { expectConfig: config });
+    const optimizer = adamW(ckpt.params, optimizerOptions);
+    if (ckpt.optimizer !== undefined) optimizer.loadState(ckpt.optimizer);
+    return { params: ckpt.params, optimizer, resumedFrom: ckpt.step };
+  }
+  const params = await init();
+  return { params, optimizer: adamW(params, optimizerOptions), resumedFrom: null };
+}
+
+/** Writes `summary.json` atomically. */
+export function writeSummary(dir: string, summary: Record<string, unknown>): void {
+  const path = join(dir, "summary.json");
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(summary, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+export function readSummary(dir: string): Record<string, unknown> | null {
+  const path = join(dir, "summary.json");
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : null;
+}
