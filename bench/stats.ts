@@ -1,5 +1,5 @@
 /** Timing helpers for benchmarks: medians of repeated runs, after warm-up. */
-export async function medianMs(run: () => Promise<void> | void, options: { warmup?: number; repeats?: number } = {}): Promise<number> {
+export async function medianMs(run: () => unknown, options: { warmup?: number; repeats?: number } = {}): Promise<number> {
   for (let i = 0; i < (options.warmup ?? 2); i++) await run();
   const times: number[] = [];
   for (let i = 0; i < (options.repeats ?? 7); i++) {

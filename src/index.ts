@@ -40,3 +40,4 @@ export { toLatex } from "./print/latex.js";
 export { toSvg, type SvgOptions } from "./print/svg.js";
 export * from "./train/index.js";
 export * from "./data/index.js";
+export * from "./viz/index.js";

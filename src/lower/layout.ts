@@ -21,10 +21,8 @@ export interface Named {
 export const names = (edges: readonly Edge[]): string[] => edges.map((e) => e.name);
 const sizeProduct = (edges: readonly Edge[]): number => edges.reduce((n, e) => n * e.size, 1);
 
-/** Permutes `t` (shape `shape`) by `perm`, merging axes that move together. */
-export function transposeMerged(t: tf.Tensor, shape: readonly number[], perm: readonly number[]): tf.Tensor {
-  if (perm.every((p, i) => p === i)) return t;
-  // Drop size-1 axes: they never need moving.
+/** `perm` on `shape` with axes that move together merged (size-1 axes dropped). */
+function merge(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
   const kept = perm.filter((p) => shape[p] !== 1);
   // Group runs of source axes that are consecutive in the target order.
   const groups: number[][] = [];
@@ -34,12 +32,54 @@ export function transposeMerged(t: tf.Tensor, shape: readonly number[], perm: re
     else groups.push([p]);
   }
   const bySource = [...groups].sort((a, b) => a[0] - b[0]);
-  const mergedShape = bySource.map((g) => g.reduce((n, p) => n * shape[p], 1));
-  const mergedPerm = groups.map((g) => bySource.indexOf(g));
+  return { shape: bySource.map((g) => g.reduce((n, p) => n * shape[p], 1)), perm: groups.map((g) => bySource.indexOf(g)) };
+}
+
+/** Permutes `t` (shape `shape`) by `perm`, merging axes that move together. */
+export function transposeMerged(t: tf.Tensor, shape: readonly number[], perm: readonly number[]): tf.Tensor {
+  if (perm.every((p, i) => p === i)) return t;
+  const merged = merge(shape, perm);
   const outShape = perm.map((p) => shape[p]);
-  if (mergedPerm.every((p, i) => p === i)) return tf.reshape(t, outShape);
-  if (mergedShape.length === 2) return tf.reshape(transpose2d(t, mergedShape[0], mergedShape[1]), outShape);
-  return tf.reshape(tf.transpose(tf.reshape(t, mergedShape), mergedPerm), outShape);
+  if (merged.perm.every((p, i) => p === i)) return tf.reshape(t, outShape);
+  if (merged.shape.length === 2) return tf.reshape(transpose2d(t, merged.shape[0], merged.shape[1]), outShape);
+  if (merged.shape.length <= 4) return tf.reshape(tf.transpose(tf.reshape(t, merged.shape), merged.perm), outShape);
+  // Rank ≥ 5 after merging: two rank-≤4 transposes beat one rank-5 (see BACKENDS.md).
+  const via = twoStepRoute(merged.shape, merged.perm);
+  if (via === null) return tf.reshape(tf.transpose(tf.reshape(t, merged.shape), merged.perm), outShape);
+  const middleShape = via.map((p) => merged.shape[p]);
+  const second = merged.perm.map((p) => via.indexOf(p));
+  const middle = transposeMerged(tf.reshape(t, merged.shape), merged.shape, via);
+  return tf.reshape(transposeMerged(middle, middleShape, second), outShape);
+}
+
+const routes = new Map<string, number[] | null>();
+
+/**
+ * An intermediate order `via` such that source→via and via→target each merge to rank ≤ 4,
+ * moving as little as possible in the first step; null when none exists. Cached by shape+perm.
+ */
+function twoStepRoute(shape: readonly number[], perm: readonly number[]): number[] | null {
+  const key = `${shape.join(",")}|${perm.join(",")}`;
+  if (routes.has(key)) return routes.get(key)!;
+  let best: number[] | null = null;
+  let bestRank = Infinity;
+  for (const via of permutations(perm.length)) {
+    const first = merge(shape, via);
+    const second = merge(via.map((p) => shape[p]), perm.map((p) => via.indexOf(p)));
+    if (first.shape.length > 4 || second.shape.length > 4) continue;
+    const rank = first.shape.length + second.shape.length;
+    if (rank < bestRank) {
+      best = via;
+      bestRank = rank;
+    }
+  }
+  routes.set(key, best);
+  return best;
+}
+
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  return permutations(n - 1).flatMap((p) => Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)]));
 }
 
 /**

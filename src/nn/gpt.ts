@@ -8,7 +8,7 @@
  * variables too; `gptConstants` computes their values.
  */
 import {
-  add, constant, dot, gather, mean, mul, oneHot, pow, rename, scale, sigmoid, softmax, sub, variable,
+  add, constant, delta, dot, gather, mean, mul, oneHot, ones, pow, rename, scale, sigmoid, softmax, sub, variable,
 } from "../dsl/build.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 
@@ -92,15 +92,17 @@ export function rmsNorm(x: Expr, gain: Expr, eps = 1e-5): Expr {
 /** The unit vector e_i along a new edge: `unitVector("two", 2, 0)` is [1, 0]. */
 const unitVector = (edge: string, size: number, i: number): Expr => oneHot(constant(i), { [edge]: size });
 
-/** Rotary embedding of a {…, seq, pair, two} tensor: each pair (x0, x1) rotated by its position's angle. */
+/**
+ * Rotary embedding of a {…, seq, pair, two} tensor: each pair (x0, x1) rotated by its
+ * position's angle, (x0·cos − x1·sin, x1·cos + x0·sin), written as
+ *   x·cos + swap(x)·(sign·sin),  swap = the 2×2 exchange matrix (ones − δ), sign = (−1, 1),
+ * i.e. two elementwise products and one tiny contraction over `two`.
+ */
 export function rope(x: Expr, cos: Expr, sin: Expr): Expr {
-  const [e0, e1] = [unitVector("two", 2, 0), unitVector("two", 2, 1)];
-  const x0 = dot(x, e0);
-  const x1 = dot(x, e1);
-  // (x0, x1) ↦ (x0·cos − x1·sin, x0·sin + x1·cos)
-  const r0 = sub(mul(x0, cos), mul(x1, sin));
-  const r1 = add(mul(x0, sin), mul(x1, cos));
-  return add(mul(r0, e0), mul(r1, e1));
+  const exchange = sub(ones({ two_: 2, two: 2 }), delta({ two_: 2, two: 2 }));
+  const swapped = dot(rename(x, { two: "two_" }), exchange);
+  const sign = sub(unitVector("two", 2, 1), unitVector("two", 2, 0));
+  return add(mul(x, cos), mul(swapped, mul(sin, sign)));
 }
 
 /**

@@ -1,0 +1,2 @@
+/** Charts of training curves: Vega-Lite specs, headless SVG, Jupyter MIME bundles. */
+export * from "./chart.js";
