@@ -23,7 +23,7 @@ export interface TrainLoopOptions {
   readonly params: Params;
   readonly optimizer: AdamW;
   /** Loss and gradients of microbatch `micro` of step `step` (1-based); deterministic in (step, micro). */
-  readonly microstep: (step: number, micro: number) => ObjectiveResult;
+  readonly microstep: (step: number, micro: number) => ObjectiveResult | Promise<ObjectiveResult>;
   /** Microbatches per optimizer step (gradient accumulation). Default 1. */
   readonly accumulate?: number;
   /** Global-norm clip (default 1; 0 disables). */
@@ -71,7 +71,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     let loss = 0;
     const extra: Metrics = {};
     for (let micro = 0; micro < accumulate; micro++) {
-      const result = o.microstep(step, micro);
+      const result = await o.microstep(step, micro);
       accumulator.add(result.grads);
       Object.values(result.grads).forEach((t) => t.dispose());
       loss += result.loss / accumulate;

@@ -1,0 +1,45 @@
+/**
+ * How every post-training stage is scored on held-out prompts: exact-match accuracy (greedy)
+ * and the KL divergence of the policy from the frozen reference, estimated on sampled
+ * responses as the mean over sequences of Σ_t (log π − log π_ref) (the k1 estimator, per
+ * sequence, in nats).
+ */
+import { type ArithmeticProblem, encodePrompt } from "../data/arithmetic.js";
+import { charTokenizer } from "../data/tokenizer.js";
+import type { GptConfig } from "../nn/gpt.js";
+import type { Params } from "../nn/params.js";
+import { exactMatch } from "../pipeline/accuracy.js";
+import { generate } from "../sample/generate.js";
+import { policyGraph, scoreLogprobs } from "./policy.js";
+import { packSequences, responsesOf } from "./sequences.js";
+
+export interface HeldOutScore {
+  readonly accuracy: number;
+  readonly wellFormed: number;
+  /** KL(π ‖ π_ref) per sequence, in nats (0 for the reference itself). */
+  readonly klFromReference: number;
+}
+
+/** Scores `params` against `reference` on `problems`: `await heldOutScore(config, policy, ref, problems)`. */
+export async function heldOutScore(
+  config: GptConfig,
+  params: Params,
+  reference: Params,
+  problems: readonly ArithmeticProblem[],
+  options: { klSamples?: number; seed?: number; maxNewTokens?: number } = {},
+): Promise<HeldOutScore> {
+  const { accuracy, wellFormed } = await exactMatch(config, params, problems);
+  const tok = charTokenizer;
+  const n = Math.min(options.klSamples ?? 64, problems.length);
+  const prompts = problems.slice(0, n).map((p) => encodePrompt(p.prompt, tok));
+  const rollout = await generate(config, params, prompts, {
+    maxNewTokens: options.maxNewTokens ?? 7, temperature: 1, stopTokens: [tok.eosId], padToken: tok.padId, seed: options.seed ?? 1234,
+  });
+  const packed = packSequences(prompts, responsesOf(rollout), config.context, tok.padId);
+  const graph = policyGraph(config, n);
+  const logp = scoreLogprobs(graph, params, packed);
+  const ref = scoreLogprobs(graph, reference, packed);
+  let kl = 0;
+  for (let i = 0; i < logp.length; i++) kl += packed.responseMask[i] * (logp[i] - ref[i]);
+  return { accuracy, wellFormed, klFromReference: kl / n };
+}

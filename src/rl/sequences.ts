@@ -1,0 +1,49 @@
+/**
+ * Prompt + response token sequences packed for scoring and training: left-aligned rows of
+ * [BOS, prompt…, response…], next-token targets, and a mask that is 1 exactly where the
+ * target is a response token (the tokens the policy chose).
+ */
+import { RicciError } from "../dsl/errors.js";
+import type { Rollout } from "../sample/generate.js";
+
+export interface PackedSequences {
+  readonly tokens: Int32Array; // [batch, context]
+  readonly targets: Int32Array; // tokens shifted by one
+  /** 1 where targets[t] is a response token. */
+  readonly responseMask: Float32Array;
+  /** Position of each row's last real token (where a scalar head reads its score). */
+  readonly lastIndex: Int32Array;
+  readonly batch: number;
+  readonly context: number;
+}
+
+/** Packs `prompts[r]` followed by `responses[r]`: `packSequences(prompts, responses, 24, PAD_ID)`. */
+export function packSequences(prompts: readonly (readonly number[])[], responses: readonly (readonly number[])[], context: number, pad: number): PackedSequences {
+  if (prompts.length !== responses.length) throw new RicciError(`packSequences: ${prompts.length} prompts but ${responses.length} responses`);
+  const batch = prompts.length;
+  const tokens = new Int32Array(batch * context).fill(pad);
+  const targets = new Int32Array(batch * context).fill(pad);
+  const responseMask = new Float32Array(batch * context);
+  const lastIndex = new Int32Array(batch);
+  prompts.forEach((prompt, r) => {
+    const ids = [...prompt, ...responses[r]];
+    if (ids.length > context) throw new RicciError(`packSequences: row ${r} has ${ids.length} tokens, more than context ${context}`);
+    const base = r * context;
+    ids.forEach((id, t) => {
+      tokens[base + t] = id;
+      if (t + 1 < ids.length) {
+        targets[base + t] = ids[t + 1];
+        if (t + 1 >= prompt.length) responseMask[base + t] = 1;
+      }
+    });
+    lastIndex[r] = ids.length - 1;
+  });
+  return { tokens, targets, responseMask, lastIndex, batch, context };
+}
+
+/** The generated tokens of each row of a rollout (up to and including its stop token). */
+export function responsesOf(rollout: Rollout): number[][] {
+  return Array.from({ length: rollout.batch }, (_, r) =>
+    Array.from(rollout.tokens.subarray(r * rollout.maxNewTokens, r * rollout.maxNewTokens + rollout.lengths[r])),
+  );
+}
