@@ -10,7 +10,7 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { type LmBatch, lmObjective, meanLoss } from "./lm.js";
 import { SIZES, type RunSize } from "./sizes.js";
-import { resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
 
 export interface StageOptions {
   readonly size: RunSize;
@@ -32,6 +32,8 @@ export async function pretrain(options: StageOptions): Promise<PretrainSummary> 
   const config = settings.model;
   const seed = options.seed ?? 0;
   const dir = stageDir(options.root ?? "runs", options.size, "pretrain");
+  const done = finishedSummary<PretrainSummary>(dir, s.steps);
+  if (done !== null) return done;
   const corpus = pretrainCorpus(seed, settings.corpus);
   const train = charTokenizer.encode(corpus.train);
   const heldOut = charTokenizer.encode(corpus.heldOut);

@@ -14,7 +14,7 @@ import { exactMatch } from "./accuracy.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import type { StageOptions } from "./pretrain.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
 
 export interface SftSummary {
   readonly stage: "sft";
@@ -38,6 +38,8 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const seed = options.seed ?? 0;
   const root = options.root ?? "runs";
   const dir = stageDir(root, options.size, "sft");
+  const done = finishedSummary<SftSummary>(dir, s.steps);
+  if (done !== null) return done;
   const { train, test } = arithmeticProblems(settings.task);
   const examples = train.map(formatExample);
   const heldOut = evalProblems(options.size);

@@ -40,3 +40,12 @@ export function readSummary(dir: string): Record<string, unknown> | null {
   const path = join(dir, "summary.json");
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>) : null;
 }
+
+/**
+ * The stored summary of a stage that already finished `steps` steps (a rerun then does no
+ * work), or null when it has to run or resume.
+ */
+export function finishedSummary<T>(dir: string, steps: number): T | null {
+  const summary = readSummary(dir);
+  return summary !== null && typeof summary.steps === "number" && summary.steps >= steps && existsSync(checkpointPath(dir)) ? (summary as T) : null;
+}

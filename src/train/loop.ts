@@ -3,6 +3,7 @@
  * clipping → AdamW, with held-out evaluation, metrics as JSON lines, a progress line and
  * atomic checkpoints that a rerun resumes from.
  */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tf } from "../lower/backend.js";
 import type { GptConfig } from "../nn/gpt.js";
@@ -11,6 +12,7 @@ import { type JsonObject, saveCheckpoint } from "./checkpoint.js";
 import type { ObjectiveResult } from "./objective.js";
 import { type AdamW, GradientAccumulator, clipByGlobalNorm } from "./optimizer.js";
 import { metricsWriter, progress } from "./progress.js";
+import { lineChart, writeChart } from "../viz/chart.js";
 
 export type Metrics = Record<string, number>;
 
@@ -93,7 +95,22 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     if ((o.checkpointEvery !== undefined && step % o.checkpointEvery === 0) || step === o.steps) await checkpoint(step);
   }
   bar.done();
+  if (o.outDir !== undefined) await writeCurves(o.outDir, o.label);
   return { history, lastEval };
+}
+
+/**
+ * Training curves of a run folder (the whole metrics.jsonl, so resumed runs draw complete):
+ * loss.svg with the Vega-Lite spec beside it (loss.vl.json), training and held-out series.
+ */
+export async function writeCurves(outDir: string, label: string): Promise<void> {
+  const path = join(outDir, "metrics.jsonl");
+  if (!existsSync(path)) return;
+  const rows = readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Metrics);
+  const heldOut = Object.keys(rows.find((r) => Object.keys(r).some((k) => /heldOut|accuracy/i.test(k))) ?? {}).filter((k) => /heldOutLoss/.test(k));
+  const spec = lineChart({ title: `${label}: loss`, data: rows, x: "step", y: ["loss", ...heldOut], yTitle: "loss (nats)" });
+  writeFileSync(join(outDir, "loss.vl.json"), `${JSON.stringify(spec, null, 2)}\n`);
+  await writeChart(join(outDir, "loss.svg"), spec);
 }
 
 function globalNorm(grads: Params): number {

@@ -1,0 +1,46 @@
+/**
+ * The first two stages at CI size, end to end: pretraining lowers held-out loss by a clear
+ * margin, SFT learns the answer format, artefacts are written, and a rerun resumes (no work).
+ */
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../src/index.js";
+import { pretrain } from "../src/pipeline/pretrain.js";
+import { sft } from "../src/pipeline/sft.js";
+
+const root = mkdtempSync(join(tmpdir(), "ricci-pipeline-"));
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe("pretrain → sft at --size ci", () => {
+  it("pretraining lowers held-out loss by more than 1.5 nats and writes its artefacts", async () => {
+    const summary = await pretrain({ size: "ci", root });
+    expect(summary.initialHeldOutLoss).toBeGreaterThan(3.5); // ≈ ln 49 = 3.89 at init
+    expect(summary.initialHeldOutLoss - summary.heldOutLoss).toBeGreaterThan(1.5);
+    const dir = join(root, "ci", "pretrain");
+    for (const f of ["checkpoint.ckpt", "metrics.jsonl", "loss.svg", "loss.vl.json", "summary.json"]) expect(existsSync(join(dir, f)), f).toBe(true);
+    const lines = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n");
+    expect(lines.length).toBe(151); // step 0 evaluation + 150 steps
+    expect(readFileSync(join(dir, "loss.svg"), "utf8")).toContain("<svg");
+  });
+
+  it("SFT from the pretrained checkpoint learns the answer format on held-out prompts", async () => {
+    const summary = await sft({ size: "ci", root });
+    expect(summary.initialAccuracy).toBeLessThan(0.05);
+    expect(summary.wellFormed).toBeGreaterThan(0.9);
+    expect(Number.isFinite(summary.heldOutLoss)).toBe(true);
+  });
+
+  it("a rerun resumes from the finished checkpoints and does no work", async () => {
+    const before = readFileSync(join(root, "ci", "sft", "metrics.jsonl"), "utf8");
+    const t0 = performance.now();
+    const again = await sft({ size: "ci", root });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(readFileSync(join(root, "ci", "sft", "metrics.jsonl"), "utf8")).toBe(before);
+    expect(again.wellFormed).toBeGreaterThan(0.9);
+  });
+});
