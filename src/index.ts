@@ -41,3 +41,5 @@ export { toSvg, type SvgOptions } from "./print/svg.js";
 export * from "./train/index.js";
 export * from "./data/index.js";
 export * from "./viz/index.js";
+/** Alias of `variable`: a named-edge input tensor, `tensor("x", { batch: 8, in: 4 })`. */
+export { variable as tensor } from "./dsl/build.js";

@@ -1,13 +1,14 @@
 /**
  * The ricci command line: `tsx src/cli/main.ts <stage> [--size ci|full] [--root runs] [--seed 0]`.
- * Stages: pretrain, sft. Each resumes from its own checkpoint when one exists.
+ * Stages: pretrain, sft, and `pipeline` (all of them, then the report). Each resumes from its own checkpoint.
  */
 import { initBackend } from "../lower/backend.js";
 import { pretrain } from "../pipeline/pretrain.js";
+import { pipeline } from "../pipeline/run.js";
 import { sft } from "../pipeline/sft.js";
 import { parseSize } from "../pipeline/sizes.js";
 
-const stages = { pretrain, sft } as const;
+const stages = { pretrain, sft, pipeline } as const;
 
 function parseArgs(argv: readonly string[]): { stage: string; flags: Record<string, string> } {
   const [stage = "", ...rest] = argv;

@@ -1,0 +1,45 @@
+/**
+ * The pipeline report: one Markdown file comparing every stage on held-out data (exact-match
+ * accuracy, KL from the SFT reference, time), with each stage's training curves as SVG.
+ */
+import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RunSize } from "./sizes.js";
+
+export interface StageRow {
+  readonly stage: string;
+  readonly summary: Record<string, unknown>;
+}
+
+const num = (v: unknown, digits = 3): string => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
+const pct = (v: unknown): string => (typeof v === "number" && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : "–");
+
+/** Writes `<root>/<size>/report.md` atomically and returns its path. */
+export function writeReport(root: string, size: RunSize, rows: readonly StageRow[], backend: string): string {
+  const dir = join(root, size);
+  const lines = [
+    `# ricci pipeline report (--size ${size})`,
+    "",
+    `Backend: ${backend}. Held-out numbers are on the arithmetic task's test split (greedy exact match);`,
+    "KL is KL(π ‖ π_SFT) per sequence in nats, estimated on sampled held-out responses.",
+    "",
+    "| stage | held-out accuracy | well-formed | KL from SFT | other | seconds |",
+    "|---|---|---|---|---|---|",
+    ...rows.map(({ stage, summary: s }) => {
+      const other = [
+        typeof s.heldOutLoss === "number" ? `held-out loss ${num(s.heldOutLoss)}` : "",
+        typeof s.pairwiseAccuracy === "number" ? `pairwise accuracy ${pct(s.pairwiseAccuracy)}` : "",
+        typeof s.preferenceAccuracy === "number" ? `implicit-reward preference accuracy ${pct(s.preferenceAccuracy)}` : "",
+      ].filter((x) => x !== "").join("; ");
+      return `| ${stage} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
+    }),
+    "",
+    "## Training curves",
+    "",
+    ...rows.flatMap(({ stage }) => (existsSync(join(dir, stage, "loss.svg")) ? [`### ${stage}`, "", `![${stage} loss](${stage}/loss.svg)`, ""] : [])),
+  ];
+  const path = join(dir, "report.md");
+  writeFileSync(`${path}.tmp`, `${lines.join("\n")}\n`);
+  renameSync(`${path}.tmp`, path);
+  return path;
+}

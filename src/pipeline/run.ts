@@ -1,0 +1,31 @@
+/**
+ * The main job: every stage in order — pretrain → SFT → (post-training stages) — each resuming
+ * from its own checkpoint, then the report. `npm run pipeline -- --size ci`.
+ */
+import { activeBackend } from "../lower/backend.js";
+import { pretrain } from "./pretrain.js";
+import { type StageRow, writeReport } from "./report.js";
+import { sft } from "./sft.js";
+import type { RunSize } from "./sizes.js";
+
+type Stage = (options: { size: RunSize; root: string; seed: number }) => Promise<object>;
+
+/** The stages in the order they run; later stages start from the SFT checkpoint. */
+export const PIPELINE: readonly (readonly [name: string, run: Stage])[] = [
+  ["pretrain", pretrain],
+  ["sft", sft],
+];
+
+export async function pipeline(options: { size: RunSize; root?: string; seed?: number }): Promise<{ report: string; rows: StageRow[] }> {
+  const root = options.root ?? "runs";
+  const rows: StageRow[] = [];
+  for (const [name, run] of PIPELINE) {
+    const started = performance.now();
+    console.error(`\n== ${name} ==`);
+    const summary = (await run({ size: options.size, root, seed: options.seed ?? 0 })) as Record<string, unknown>;
+    console.error(`${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${JSON.stringify(summary)}`);
+    rows.push({ stage: name, summary });
+  }
+  const report = writeReport(root, options.size, rows, activeBackend() ?? "?");
+  return { report, rows };
+}
