@@ -5,6 +5,7 @@
  * reordering terms, never equating different values).
  */
 import fc from "fast-check";
+import { makeRng } from "../src/util/random.js";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   type Expr, type Variable, abs, add, apply, clip, delta, div, dot, edgesOf, einsum, equal, evaluate, evaluateAll, exp, fn,
@@ -187,16 +188,6 @@ function valueInOrderOf(a: Expr, b: Expr, inputs: Inputs64): Float64Array {
 
 // --- scrambling: the same expression with other inner names and other term order -------------
 
-function mulberry(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 
 
@@ -205,7 +196,7 @@ function mulberry(seed: number): () => number {
  * renamed to random fresh names, and product factors and sum terms shuffled.
  */
 function scramble(e: Expr, seed: number): Expr {
-  const random = mulberry(seed);
+  const random = makeRng(seed);
   const memo = new Map<Expr, Expr>();
   let counter = 0;
   const fresh = (taken: ReadonlySet<string>): string => {

@@ -17,8 +17,8 @@
  * config), which the payload checksum alone cannot. The header is plain JSON so `head -c`
  * shows what a file holds.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type FileHandle, open, readFile, rename, unlink } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { endianness } from "node:os";
 import { basename, dirname, join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
@@ -27,6 +27,7 @@ import { RicciError } from "../dsl/errors.js";
 import { tf } from "../lower/backend.js";
 import { type GptConfig, gptParams } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
+import { writeFileAtomic } from "../util/atomicWrite.js";
 import type { AdamWState } from "./optimizer.js";
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -155,34 +156,7 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
   prefix.writeUInt32LE(CHECKPOINT_VERSION, 10);
   prefix.writeUInt32LE(headerBytes.byteLength, 14);
   createHash("sha256").update(headerBytes).digest().copy(prefix, 18);
-  await writeAtomically(path, [prefix, headerBytes, ...chunks]);
-}
-
-/** Writes the chunks to a fresh temp file beside `path`, fsyncs it and renames it over `path`. */
-async function writeAtomically(path: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(temp, "wx");
-    for (const chunk of chunks) {
-      let written = 0;
-      while (written < chunk.byteLength) written += (await handle.write(chunk, written, chunk.byteLength - written)).bytesWritten;
-    }
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temp, path);
-  } catch (error) {
-    await handle?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new RicciError(`checkpoint ${path}: write failed (${reason}); any previous file at this path is unchanged`);
-  }
-  // Make the rename itself durable; directories cannot be fsynced everywhere, hence best effort.
-  const dirHandle = await open(dir, "r").catch(() => undefined);
-  await dirHandle?.sync().catch(() => undefined);
-  await dirHandle?.close().catch(() => undefined);
+  await writeFileAtomic(path, [prefix, headerBytes, ...chunks], "checkpoint");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,11 +2,9 @@
  * Training-curve charts: Vega-Lite specs built from logged rows, rendered to SVG in Node with
  * vega's headless renderer (no canvas), and packed as the MIME bundle a Jupyter kernel displays.
  */
-import { open, rename, unlink, type FileHandle } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import { basename, dirname, join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
 import { RicciError, check } from "../dsl/errors.js";
+import { writeFileAtomic } from "../util/atomicWrite.js";
 
 /** Schema URL for the installed Vega-Lite major version (6). */
 export const VEGALITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
@@ -236,19 +234,5 @@ function titleText(title: TopLevelSpec["title"]): string | undefined {
  */
 export async function writeChart(path: string, spec: TopLevelSpec): Promise<void> {
   const svg = await renderSvg(spec);
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(temp, "wx");
-    await handle.writeFile(svg, "utf8");
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temp, path);
-  } catch (error) {
-    await handle?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new RicciError(`chart ${path}: write failed (${reason}); any previous file at this path is unchanged`);
-  }
+  await writeFileAtomic(path, svg, "chart");
 }

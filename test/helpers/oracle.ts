@@ -1,5 +1,6 @@
 /** Independent oracles for gradient checks: float64 central differences through `evaluate`. */
 import { type Expr, type Variable, evaluate } from "../../src/index.js";
+import { makeRng } from "../../src/util/random.js";
 
 export type Inputs64 = Record<string, Float64Array>;
 
@@ -30,17 +31,8 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return diff / Math.max(1, size);
 }
 
-/** Seeded uniform values in [lo, hi) (mulberry32). */
+/** Seeded uniform values in [lo, hi). */
 export function seededValues(n: number, seed: number, lo = -1, hi = 1): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const r = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    out[i] = lo + (hi - lo) * r;
-  }
-  return out;
+  const rng = makeRng(seed);
+  return Float64Array.from({ length: n }, () => lo + (hi - lo) * rng());
 }
