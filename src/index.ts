@@ -43,3 +43,18 @@ export * from "./data/index.js";
 export * from "./viz/index.js";
 /** Alias of `variable`: a named-edge input tensor, `tensor("x", { batch: 8, in: 4 })`. */
 export { variable as tensor } from "./dsl/build.js";
+export {
+  ppoTrainer, ppoObjective, ppoAdvantages, ppoRollout, ruleRewardFunction, initValueFromPolicy,
+  type RewardFunction, type PpoTrainerOptions, type PpoRollout, type PpoAdvantages,
+} from "./rl/ppo.js";
+export { trpoTrainer, trpoKernels, trpoStep, conjugateGradient, lineSearch, groupBaseline, type TrpoTrainerOptions, type TrpoStepInfo } from "./rl/trpo.js";
+export { grpoTrainer, grpoRollout, grpoObjective, groupAdvantages, type GrpoTrainer, type GrpoTrainerOptions, type GrpoRollout, type GrpoObjective } from "./rl/grpo.js";
+export {
+  packPreferencePairs, encodeResponse, pairSelection, splitPairs, rewardModelConfig, rewardModelFromPolicy, lastTokenScores,
+  rewardModelGraph, rewardModelObjective, pairwiseReport, scoreResponses,
+  type PackedPairs, type PairSelection, type RewardModelGraph, type RewardModelOptions, type RewardModelObjective, type PairwiseReport,
+} from "./rl/rewardModel.js";
+export {
+  pairLogProbGraph, pairLogProbs, dpoObjective, preferenceReport,
+  type PairLogProbGraph, type PairLogProbs, type DpoObjective, type PreferenceReport,
+} from "./rl/dpo.js";

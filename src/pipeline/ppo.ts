@@ -1,0 +1,203 @@
+/**
+ * PPO stage: RL from the SFT checkpoint with a value model and a reward (src/rl/ppo.ts). The
+ * reward is the trained reward model when runs/<size>/rm/checkpoint.ckpt exists (reward
+ * "model"), else the task's rule reward ("rule"); either can be forced. `npm run ppo -- --size ci`
+ * writes runs/<size>/ppo/{checkpoint.ckpt (policy), value.ckpt (value model), metrics.jsonl,
+ * summary.json}; a rerun resumes from the last checkpoint pair.
+ *
+ * One step of this stage is one PPO iteration (a rollout batch and its epochs × minibatches
+ * updates), TRL's unit of logging.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type ArithmeticProblem, arithmeticProblems, encodePrompt } from "../data/arithmetic.js";
+import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
+import type { KlEstimator } from "../losses/kl.js";
+import type { GptConfig } from "../nn/gpt.js";
+import { type Params, disposeParams } from "../nn/params.js";
+import { heldOutScore } from "../rl/evaluate.js";
+import { rewardModelConfig, scoreResponses } from "../rl/rewardModel.js";
+import { type PpoTrainerOptions, type RewardFunction, initValueFromPolicy, ppoTrainer, ruleRewardFunction, valueConfigOf } from "../rl/ppo.js";
+import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { type Metrics, writeCurves } from "../train/loop.js";
+import { adamW, warmupCosine } from "../train/optimizer.js";
+import { metricsWriter, progress } from "../train/progress.js";
+import type { StageOptions } from "./pretrain.js";
+import { evalProblems } from "./sft.js";
+import { type RunSize, SIZES } from "./sizes.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+
+export interface PpoSettings {
+  /** PPO iterations (rollout batches). */
+  readonly steps: number;
+  readonly rolloutBatch: number;
+  readonly minibatches: number;
+  readonly epochs: number;
+  /** Peak AdamW learning rates of policy and value model (warmup then cosine to 10%), per update. */
+  readonly lr: number;
+  readonly valueLr: number;
+  readonly warmup: number;
+  readonly klCoef: number;
+  readonly klEstimator: KlEstimator;
+  readonly entCoef: number;
+  readonly vfCoef: number;
+  readonly clipRange: number;
+  readonly clipRangeValue: number;
+  readonly gamma: number;
+  readonly lambda: number;
+  readonly evalEvery: number;
+  /** Held-out problems to score (null: the size's default). */
+  readonly evalProblems: number | null;
+}
+
+const common = {
+  minibatches: 2, epochs: 4, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
+  gamma: 1, lambda: 0.95, evalProblems: null,
+} as const;
+
+/** PPO's settings per run size. */
+export const PPO_SETTINGS: Readonly<Record<RunSize, PpoSettings>> = {
+  ci: { ...common, steps: 12, rolloutBatch: 32, lr: 3e-5, valueLr: 1e-4, warmup: 4, evalEvery: 6 },
+  full: { ...common, steps: 40, rolloutBatch: 64, lr: 3e-5, valueLr: 1e-4, warmup: 2, evalEvery: 20 },
+};
+
+export interface PpoStageOptions extends StageOptions {
+  /** "model": the reward model of runs/<size>/rm; "rule": the task's rule reward. Default: "model" if that checkpoint exists. */
+  readonly reward?: "rule" | "model";
+  /** A model config other than the size's (tests use tiny models); the SFT checkpoint must match it. */
+  readonly model?: GptConfig;
+}
+
+export interface PpoSummary {
+  readonly stage: "ppo";
+  readonly steps: number;
+  readonly reward: "rule" | "model";
+  /** Held-out greedy exact-match accuracy of the SFT start and after PPO. */
+  readonly initialAccuracy: number;
+  readonly accuracy: number;
+  readonly initialWellFormed: number;
+  readonly wellFormed: number;
+  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
+  readonly klFromReference: number;
+  /** Mean sequence score of the first and last rollouts (train prompts, T = 1). */
+  readonly initialRewardMean: number;
+  readonly rewardMean: number;
+  readonly seconds: number;
+}
+
+/**
+ * The reward model of the RM stage (runs/<size>/rm/checkpoint.ckpt, a scalar-head GPT) as a
+ * RewardFunction: its score of [BOS, prompt, response] at the response's last token.
+ * `await loadRewardModel(path, policyConfig)`.
+ */
+export async function loadRewardModel(rmPath: string, config: GptConfig, tokenizer: Tokenizer = charTokenizer): Promise<RewardFunction> {
+  const rmConfig = rewardModelConfig(config);
+  const rm = await loadCheckpoint(rmPath, { expectConfig: rmConfig });
+  return (problems, _texts, responseIds) =>
+    scoreResponses(rmConfig, rm.params, problems.map((p) => encodePrompt(p.prompt, tokenizer)), responseIds, tokenizer.padId);
+}
+
+/** Runs (or resumes) the PPO stage: `await ppo({ size: "ci", root: "runs", reward: "rule" })`. */
+export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettings> = {}): Promise<PpoSummary> {
+  const size = SIZES[options.size];
+  const s: PpoSettings = { ...PPO_SETTINGS[options.size], ...overrides };
+  const config = options.model ?? size.model;
+  const seed = options.seed ?? 0;
+  const root = options.root ?? "runs";
+  const dir = stageDir(root, options.size, "ppo");
+  const done = finishedSummary<PpoSummary>(dir, s.steps);
+  if (done !== null) return done;
+  const rmPath = checkpointPath(stageDir(root, options.size, "rm"));
+  const rewardKind = options.reward ?? (existsSync(rmPath) ? "model" : "rule");
+  const reward = rewardKind === "model" ? await loadRewardModel(rmPath, config) : ruleRewardFunction();
+  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const updatesPerStep = s.epochs * s.minibatches;
+  const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep });
+  const valueSchedule = warmupCosine({ peak: s.valueLr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep });
+  // No weight decay (TRL's default): decay would pull the weights toward 0, not toward the reference.
+  const { params: policy, optimizer, resumedFrom } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
+    lr: policySchedule, weightDecay: 0,
+  });
+  const valuePath = join(dir, "value.ckpt");
+  const valueConfig = valueConfigOf(config);
+  let value: Params;
+  const valueOptimizerState = { state: undefined as Awaited<ReturnType<typeof loadCheckpoint>>["optimizer"] };
+  if (resumedFrom !== null && existsSync(valuePath)) {
+    const ckpt = await loadCheckpoint(valuePath, { expectConfig: valueConfig });
+    if (ckpt.step !== resumedFrom) console.error(`ppo: value model checkpoint is at step ${ckpt.step}, the policy at ${resumedFrom}; continuing with the stored value model`);
+    value = ckpt.params;
+    valueOptimizerState.state = ckpt.optimizer;
+  } else {
+    if (resumedFrom !== null) console.error("ppo: no value.ckpt beside the policy checkpoint; the value model restarts from the SFT trunk");
+    value = initValueFromPolicy(config, reference);
+  }
+  const valueOptimizer = adamW(value, { lr: valueSchedule, weightDecay: 0 });
+  if (valueOptimizerState.state !== undefined) valueOptimizer.loadState(valueOptimizerState.state);
+
+  const trainerOptions: PpoTrainerOptions = {
+    rolloutBatch: s.rolloutBatch, minibatches: s.minibatches, epochs: s.epochs, reward, klCoef: s.klCoef, klEstimator: s.klEstimator,
+    entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
+  };
+  const problems = arithmeticProblems(size.task).train;
+  const trainer = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
+  const heldOut: ArithmeticProblem[] = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
+  const evaluate = async (): Promise<Metrics> => {
+    const score = await heldOutScore(config, policy, reference, heldOut, { seed: 1234 + seed });
+    return { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
+  };
+  const write = metricsWriter(join(dir, "metrics.jsonl"));
+  const meta = { seed, size: options.size, task: size.task, reward: rewardKind, ppo: { ...s } };
+  const checkpoint = async (step: number, lastEval: Metrics): Promise<void> => {
+    // The value model first: a crash between the two writes leaves a newer critic beside an
+    // older policy, which a resume accepts (with a warning) rather than a missing one.
+    await saveCheckpoint(valuePath, { config: valueConfig, params: value, optimizer: valueOptimizer.state(), step, meta });
+    await saveCheckpoint(checkpointPath(dir), { config, params: policy, optimizer: optimizer.state(), step, meta: { ...meta, label: "ppo", lastEval } });
+  };
+  const started = performance.now();
+  const first = resumedFrom ?? 0;
+  let lastEval: Metrics = {};
+  if (first === 0) {
+    lastEval = await evaluate();
+    write({ step: 0, ...lastEval });
+  }
+  const bar = progress({ label: "ppo", total: s.steps, tokensPerStep: s.rolloutBatch * config.context * updatesPerStep });
+  for (let step = first + 1; step <= s.steps; step++) {
+    const record: Metrics = { step, lr: policySchedule(optimizer.stepCount + 1), ...(await trainer.iteration(step - 1)) };
+    if (step % s.evalEvery === 0 || step === s.steps) {
+      lastEval = await evaluate();
+      Object.assign(record, lastEval);
+    }
+    write(record);
+    bar.update(step, { reward: record.rewardMean, kl: record.kl, ...(lastEval.accuracy === undefined ? {} : { accuracy: lastEval.accuracy }) });
+    if (step % s.evalEvery === 0 || step === s.steps) await checkpoint(step, lastEval);
+  }
+  bar.done();
+  if (lastEval.accuracy === undefined) lastEval = await evaluate(); // resumed after the last step, before the summary
+  await writeCurves(dir, "ppo");
+  const history = readHistory(dir);
+  const start = history.find((r) => r.step === 0) ?? {};
+  const summary: PpoSummary = {
+    stage: "ppo",
+    steps: s.steps,
+    reward: rewardKind,
+    initialAccuracy: start.accuracy ?? Number.NaN,
+    accuracy: lastEval.accuracy ?? Number.NaN,
+    initialWellFormed: start.wellFormed ?? Number.NaN,
+    wellFormed: lastEval.wellFormed ?? Number.NaN,
+    klFromReference: lastEval.klFromReference ?? Number.NaN,
+    initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,
+    rewardMean: history.at(-1)?.rewardMean ?? Number.NaN,
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeSummary(dir, { ...summary });
+  disposeParams(reference);
+  return summary;
+}
+
+/** Every record of a stage's metrics.jsonl (across resumes). */
+export function readHistory(dir: string): Metrics[] {
+  const path = join(dir, "metrics.jsonl");
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Metrics);
+}

@@ -1,0 +1,147 @@
+/**
+ * TRPO stage: natural-gradient RL from the SFT checkpoint with the rule reward (src/rl/trpo.ts).
+ * `npm run trpo -- --size ci` writes runs/<size>/trpo/{checkpoint.ckpt, metrics.jsonl,
+ * summary.json}; a rerun resumes. TRPO has no optimizer state: the checkpoint holds the policy
+ * and the step. One step is one rollout and one trust-region step.
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { arithmeticProblems } from "../data/arithmetic.js";
+import type { GptConfig } from "../nn/gpt.js";
+import { type Params, disposeParams } from "../nn/params.js";
+import { heldOutScore } from "../rl/evaluate.js";
+import { trpoTrainer } from "../rl/trpo.js";
+import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { type Metrics, writeCurves } from "../train/loop.js";
+import { metricsWriter, progress } from "../train/progress.js";
+import { readHistory } from "./ppo.js";
+import type { StageOptions } from "./pretrain.js";
+import { evalProblems } from "./sft.js";
+import { type RunSize, SIZES } from "./sizes.js";
+import { checkpointPath, finishedSummary, stageDir, writeSummary } from "./stage.js";
+
+export interface TrpoSettings {
+  readonly steps: number;
+  readonly promptsPerStep: number;
+  readonly groupSize: number;
+  /** Trust region δ (mean per-token KL). */
+  readonly maxKl: number;
+  readonly cgIterations: number;
+  readonly damping: number;
+  readonly backtrackSteps: number;
+  readonly evalEvery: number;
+  /** Held-out problems to score (null: the size's default). */
+  readonly evalProblems: number | null;
+}
+
+const common = { maxKl: 0.01, cgIterations: 10, damping: 0.1, backtrackSteps: 10, evalProblems: null } as const;
+
+/** TRPO's settings per run size. */
+export const TRPO_SETTINGS: Readonly<Record<RunSize, TrpoSettings>> = {
+  ci: { ...common, steps: 10, promptsPerStep: 8, groupSize: 4, evalEvery: 5 },
+  full: { ...common, steps: 30, promptsPerStep: 16, groupSize: 4, evalEvery: 10 },
+};
+
+export interface TrpoStageOptions extends StageOptions {
+  /** A model config other than the size's (tests use tiny models); the SFT checkpoint must match it. */
+  readonly model?: GptConfig;
+}
+
+export interface TrpoSummary {
+  readonly stage: "trpo";
+  readonly steps: number;
+  readonly initialAccuracy: number;
+  readonly accuracy: number;
+  readonly initialWellFormed: number;
+  readonly wellFormed: number;
+  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
+  readonly klFromReference: number;
+  /** Mean rule reward of the first and last rollouts. */
+  readonly initialRewardMean: number;
+  readonly rewardMean: number;
+  /** Largest measured per-step KL over the run, and the trust region it had to stay in. */
+  readonly maxStepKl: number;
+  readonly klBound: number;
+  /** Fraction of steps whose line search accepted a step. */
+  readonly acceptedFraction: number;
+  readonly seconds: number;
+}
+
+/** Runs (or resumes) the TRPO stage: `await trpo({ size: "ci", root: "runs" })`. */
+export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSettings> = {}): Promise<TrpoSummary> {
+  const size = SIZES[options.size];
+  const s: TrpoSettings = { ...TRPO_SETTINGS[options.size], ...overrides };
+  const config = options.model ?? size.model;
+  const seed = options.seed ?? 0;
+  const root = options.root ?? "runs";
+  const dir = stageDir(root, options.size, "trpo");
+  const done = finishedSummary<TrpoSummary>(dir, s.steps);
+  if (done !== null) return done;
+  mkdirSync(dir, { recursive: true });
+  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const own = checkpointPath(dir);
+  let params: Params;
+  let first = 0;
+  if (existsSync(own)) {
+    const ckpt = await loadCheckpoint(own, { expectConfig: config });
+    params = ckpt.params;
+    first = ckpt.step;
+  } else {
+    params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  }
+  const trainer = trpoTrainer(config, params, arithmeticProblems(size.task).train, {
+    promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping,
+    backtrackSteps: s.backtrackSteps, seed,
+  });
+  const heldOut = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
+  const evaluate = async (): Promise<Metrics> => {
+    const score = await heldOutScore(config, params, reference, heldOut, { seed: 1234 + seed });
+    return { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
+  };
+  const write = metricsWriter(join(dir, "metrics.jsonl"));
+  const meta = { seed, size: options.size, task: size.task, trpo: { ...s } };
+  const started = performance.now();
+  let lastEval: Metrics = {};
+  if (first === 0) {
+    lastEval = await evaluate();
+    write({ step: 0, ...lastEval });
+  }
+  const bar = progress({ label: "trpo", total: s.steps });
+  for (let step = first + 1; step <= s.steps; step++) {
+    const info = await trainer.iteration(step - 1);
+    // "loss" is the negated surrogate gain, so the shared loss chart shows the step's progress.
+    const record: Metrics = { step, loss: -info.surrogateImprovement, ...info };
+    if (step % s.evalEvery === 0 || step === s.steps) {
+      lastEval = await evaluate();
+      Object.assign(record, lastEval);
+    }
+    write(record);
+    bar.update(step, { reward: record.rewardMean, kl: record.kl, ...(lastEval.accuracy === undefined ? {} : { accuracy: lastEval.accuracy }) });
+    if (step % s.evalEvery === 0 || step === s.steps) {
+      await saveCheckpoint(own, { config, params, step, meta: { ...meta, label: "trpo", lastEval } });
+    }
+  }
+  bar.done();
+  if (lastEval.accuracy === undefined) lastEval = await evaluate();
+  await writeCurves(dir, "trpo");
+  const history = readHistory(dir).filter((r) => r.step >= 1);
+  const summary: TrpoSummary = {
+    stage: "trpo",
+    steps: s.steps,
+    initialAccuracy: readHistory(dir).find((r) => r.step === 0)?.accuracy ?? Number.NaN,
+    accuracy: lastEval.accuracy ?? Number.NaN,
+    initialWellFormed: readHistory(dir).find((r) => r.step === 0)?.wellFormed ?? Number.NaN,
+    wellFormed: lastEval.wellFormed ?? Number.NaN,
+    klFromReference: lastEval.klFromReference ?? Number.NaN,
+    initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,
+    rewardMean: history.at(-1)?.rewardMean ?? Number.NaN,
+    maxStepKl: history.reduce((m, r) => Math.max(m, r.kl ?? 0), 0),
+    klBound: s.maxKl,
+    acceptedFraction: history.filter((r) => r.accepted === 1).length / Math.max(1, history.length),
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeSummary(dir, { ...summary });
+  disposeParams(reference);
+  return summary;
+}
