@@ -58,3 +58,18 @@ export {
   pairLogProbGraph, pairLogProbs, dpoObjective, preferenceReport,
   type PairLogProbGraph, type PairLogProbs, type DpoObjective, type PreferenceReport,
 } from "./rl/dpo.js";
+export { makeRng, normals, shuffled, subSeed } from "./util/random.js";
+export { type GptConfig, type GptParams, type GptData, gptParams, gptData, gptForward, gptTrunk, gptHead, gptConstants, rmsNorm, rope } from "./nn/gpt.js";
+export { type Params, initGpt, countParams, copyParams, disposeParams } from "./nn/params.js";
+export { generate, type GenerateOptions, type Rollout } from "./sample/generate.js";
+export { chooseToken, type SamplingOptions } from "./sample/logits.js";
+export { packSequences, responsesOf, type PackedSequences } from "./rl/sequences.js";
+export { policyGraph, scoreLogprobs, type PolicyGraph } from "./rl/policy.js";
+export { heldOutScore, type HeldOutScore } from "./rl/evaluate.js";
+export { SIZES, type RunSize } from "./pipeline/sizes.js";
+export { pretrain, type PretrainSummary, type StageOptions } from "./pipeline/pretrain.js";
+export { sft, evalProblems, type SftSummary } from "./pipeline/sft.js";
+export { exactMatch, type AccuracyReport } from "./pipeline/accuracy.js";
+export { lmObjective, type LmObjective } from "./pipeline/lm.js";
+export { pipeline, PIPELINE } from "./pipeline/run.js";
+export { stageDir } from "./pipeline/stage.js";

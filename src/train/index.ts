@@ -1,3 +1,6 @@
 /** The training stack: optimizer, schedules, gradient clipping and accumulation, checkpoints. */
 export * from "./optimizer.js";
 export * from "./checkpoint.js";
+export * from "./objective.js";
+export * from "./loop.js";
+export * from "./progress.js";

@@ -3,7 +3,7 @@
  * clipping → AdamW, with held-out evaluation, metrics as JSON lines, a progress line and
  * atomic checkpoints that a rerun resumes from.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tf } from "../lower/backend.js";
 import type { GptConfig } from "../nn/gpt.js";
@@ -11,7 +11,7 @@ import type { Params } from "../nn/params.js";
 import { type JsonObject, saveCheckpoint } from "./checkpoint.js";
 import type { ObjectiveResult } from "./objective.js";
 import { type AdamW, GradientAccumulator, clipByGlobalNorm } from "./optimizer.js";
-import { metricsWriter, progress } from "./progress.js";
+import { metricsWriter, progress, readMetrics } from "./progress.js";
 import { lineChart, writeChart } from "../viz/chart.js";
 
 export type Metrics = Record<string, number>;
@@ -104,9 +104,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
  * loss.svg with the Vega-Lite spec beside it (loss.vl.json), training and held-out series.
  */
 export async function writeCurves(outDir: string, label: string): Promise<void> {
-  const path = join(outDir, "metrics.jsonl");
-  if (!existsSync(path)) return;
-  const rows = readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Metrics);
+  const rows = readMetrics(join(outDir, "metrics.jsonl"));
+  if (rows.length === 0) return;
   const heldOut = Object.keys(rows.find((r) => Object.keys(r).some((k) => /heldOut|accuracy/i.test(k))) ?? {}).filter((k) => /heldOutLoss/.test(k));
   const spec = lineChart({ title: `${label}: loss`, data: rows, x: "step", y: ["loss", ...heldOut], yTitle: "loss (nats)" });
   writeFileSync(join(outDir, "loss.vl.json"), `${JSON.stringify(spec, null, 2)}\n`);

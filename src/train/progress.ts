@@ -2,7 +2,7 @@
  * Progress and metrics for long runs: a single updating progress line on a terminal (a line
  * every few seconds otherwise, so CI logs stay short), and metrics as JSON lines.
  */
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 
 export interface ProgressOptions {
@@ -62,4 +62,10 @@ export function progress(options: ProgressOptions): { update(step: number, value
 export function metricsWriter(path: string): (record: Record<string, number | string | boolean | null>) => void {
   mkdirSync(dirname(path), { recursive: true });
   return (record) => appendFileSync(path, `${JSON.stringify(record)}\n`);
+}
+
+/** The records of a metrics.jsonl file (empty when it does not exist): `readMetrics("runs/ci/sft/metrics.jsonl")`. */
+export function readMetrics(path: string): Record<string, number>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, number>);
 }

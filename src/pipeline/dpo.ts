@@ -1,0 +1,143 @@
+/**
+ * DPO stage: the policy starts from the SFT checkpoint and learns from the task's preference
+ * pairs against a frozen copy of SFT (src/rl/dpo.ts). Scored by held-out answer accuracy, KL
+ * from the reference, and how often the implicit reward β·(log π − log π_ref) prefers the
+ * chosen completion of held-out pairs. `npm run dpo -- --size ci` writes
+ * runs/ci/dpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
+ */
+import { preferenceDataset } from "../data/preferences.js";
+import type { DpoOptions } from "../losses/dpo.js";
+import { type DpoObjective, type PairLogProbs, dpoObjective, pairLogProbs, preferenceReport } from "../rl/dpo.js";
+import { heldOutScore } from "../rl/evaluate.js";
+import { packPreferencePairs } from "../rl/rewardModel.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { type Metrics, trainLoop } from "../train/loop.js";
+import { warmupCosine } from "../train/optimizer.js";
+import { subSeed } from "../util/random.js";
+import type { StageOptions } from "./pretrain.js";
+import { type StageInternals, epochBatch, stepZero } from "./rm.js";
+import { evalProblems } from "./sft.js";
+import { type RunSize, SIZES } from "./sizes.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+
+export interface DpoSettings {
+  readonly steps: number;
+  /** Preference pairs per step (2× as many sequences). */
+  readonly pairs: number;
+  readonly lr: number;
+  readonly warmup: number;
+  readonly evalEvery: number;
+  /** β of the implicit reward (TRL default 0.1). */
+  readonly beta: number;
+  readonly variant: NonNullable<DpoOptions["variant"]>;
+  readonly labelSmoothing: number;
+  /** TRL's rpo_alpha: weight of the chosen completions' NLL added to the loss (0: plain DPO). */
+  readonly rpoAlpha: number;
+  /** Held-out test pairs scored (the first n of the test split). */
+  readonly heldOutPairs: number;
+  /** Held-out problems scored by greedy generation (default: the size's evalProblems). */
+  readonly evalProblems?: number;
+}
+
+const common = { beta: 0.1, variant: "sigmoid", labelSmoothing: 0, rpoAlpha: 1, heldOutPairs: 500 } as const;
+
+/**
+ * DPO's settings per run size. rpoAlpha 1 (RPO; TRL's rpo_alpha, default off there): measured at
+ * full size from the SFT checkpoint (43% held-out accuracy), plain DPO lowered greedy accuracy
+ * (38.6% at lr 1e-4, KL 2.4; 41.8% at lr 3e-5) while raising the implicit-reward preference
+ * accuracy, since both completions' likelihoods fall; with the chosen NLL term accuracy rose to
+ * 50.6% at KL 0.2.
+ */
+export const DPO_SETTINGS: Readonly<Record<RunSize, DpoSettings>> = {
+  ci: { ...common, steps: 100, pairs: 16, lr: 1e-4, warmup: 10, evalEvery: 50 },
+  full: { ...common, steps: 200, pairs: 32, lr: 1e-4, warmup: 20, evalEvery: 50 },
+};
+
+export interface DpoSummary {
+  readonly stage: "dpo";
+  readonly steps: number;
+  /** Held-out greedy exact-match accuracy of the SFT start and after DPO. */
+  readonly initialAccuracy: number;
+  readonly accuracy: number;
+  readonly wellFormed: number;
+  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
+  readonly klFromReference: number;
+  /** Held-out pairs whose implicit reward prefers the chosen completion (ties half: 0.5 at the start). */
+  readonly initialPreferenceAccuracy: number;
+  readonly preferenceAccuracy: number;
+  /** Held-out pairs with log π(chosen) > log π(rejected), at the start (SFT) and after DPO. */
+  readonly initialLikelihoodAccuracy: number;
+  readonly likelihoodAccuracy: number;
+  readonly seconds: number;
+}
+
+/** Runs (or resumes) the DPO stage: `await dpo({ size: "ci", root: "runs" })`. */
+export async function dpo(options: StageOptions, overrides: Partial<DpoSettings> = {}, internals: StageInternals = {}): Promise<DpoSummary> {
+  const settings = SIZES[options.size];
+  const s: DpoSettings = { ...DPO_SETTINGS[options.size], ...overrides };
+  const config = internals.model ?? settings.model;
+  const seed = options.seed ?? 0;
+  const root = options.root ?? "runs";
+  const dir = stageDir(root, options.size, "dpo");
+  const done = finishedSummary<DpoSummary>(dir, s.steps);
+  if (done !== null) return done;
+  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
+  // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
+  const { params, optimizer } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
+    lr: schedule, weightDecay: 0,
+  });
+  const { train, test } = preferenceDataset(settings.task, seed);
+  const heldOutPairs = test.slice(0, s.heldOutPairs);
+  const heldOutProblems = evalProblems(options.size).slice(0, s.evalProblems);
+  const referenceHeldOut: PairLogProbs = pairLogProbs(config, reference, heldOutPairs);
+  const loss: DpoObjective = dpoObjective(config, s.pairs, { beta: s.beta, variant: s.variant, labelSmoothing: s.labelSmoothing, rpoAlpha: s.rpoAlpha });
+  const started = performance.now();
+  const result = await trainLoop({
+    label: "dpo",
+    steps: s.steps,
+    config,
+    params,
+    optimizer,
+    tokensPerStep: 2 * s.pairs * config.context,
+    microstep: (step, micro) => {
+      const batch = epochBatch(train, s.pairs, step - 1 + micro, subSeed(seed, "dpo/order"));
+      // The reference's log-probs are data: a forward pass under the frozen SFT weights.
+      return loss.objective.run(params, loss.inputs(packPreferencePairs(batch, config.context), pairLogProbs(config, reference, batch)));
+    },
+    evaluate: async () => {
+      const score = await heldOutScore(config, params, reference, heldOutProblems, { seed: 1234 + seed });
+      const prefs = preferenceReport(pairLogProbs(config, params, heldOutPairs), referenceHeldOut, s.beta);
+      const metrics: Metrics = {
+        accuracy: score.accuracy,
+        wellFormed: score.wellFormed,
+        klFromReference: score.klFromReference,
+        preferenceAccuracy: prefs.implicitRewardAccuracy,
+        likelihoodAccuracy: prefs.likelihoodAccuracy,
+        heldOutRewardMargin: prefs.rewardMargin,
+      };
+      return metrics;
+    },
+    evalEvery: s.evalEvery,
+    outDir: dir,
+    checkpointEvery: s.evalEvery,
+    meta: { seed, size: options.size, task: settings.task, dpo: { ...s } },
+  });
+  const last = result.lastEval;
+  const summary: DpoSummary = {
+    stage: "dpo",
+    steps: s.steps,
+    initialAccuracy: stepZero(dir, "accuracy"),
+    accuracy: last.accuracy,
+    wellFormed: last.wellFormed,
+    klFromReference: last.klFromReference,
+    initialPreferenceAccuracy: stepZero(dir, "preferenceAccuracy"),
+    preferenceAccuracy: last.preferenceAccuracy,
+    initialLikelihoodAccuracy: stepZero(dir, "likelihoodAccuracy"),
+    likelihoodAccuracy: last.likelihoodAccuracy,
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeSummary(dir, { ...summary });
+  return summary;
+}

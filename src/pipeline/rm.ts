@@ -1,0 +1,131 @@
+/**
+ * Reward-model stage: a scalar-head GPT initialised from the SFT trunk, trained with the
+ * Bradley–Terry loss on the task's preference pairs (src/rl/rewardModel.ts). Scored by held-out
+ * pairwise accuracy on the test pairs. `npm run rm -- --size ci` writes
+ * runs/ci/rm/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { preferenceDataset } from "../data/preferences.js";
+import type { GptConfig } from "../nn/gpt.js";
+import { pairwiseReport, packPreferencePairs, rewardModelConfig, rewardModelFromPolicy, rewardModelObjective } from "../rl/rewardModel.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { trainLoop } from "../train/loop.js";
+import { warmupCosine } from "../train/optimizer.js";
+import { makeRng, shuffled, subSeed } from "../util/random.js";
+import type { StageOptions } from "./pretrain.js";
+import { type RunSize, SIZES } from "./sizes.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+
+export interface RmSettings {
+  readonly steps: number;
+  /** Preference pairs per step (2× as many sequences). */
+  readonly pairs: number;
+  readonly lr: number;
+  readonly warmup: number;
+  readonly evalEvery: number;
+  /** Bradley–Terry margin (TRL: per-pair margins optional; here one number). */
+  readonly margin: number;
+  /** TRL's center_rewards_coefficient. */
+  readonly centerCoefficient: number;
+  /** Held-out test pairs scored (the first n of the test split). */
+  readonly heldOutPairs: number;
+}
+
+const common = { margin: 0, centerCoefficient: 0.01 } as const;
+
+/** The reward model's settings per run size. */
+export const RM_SETTINGS: Readonly<Record<RunSize, RmSettings>> = {
+  ci: { ...common, steps: 150, pairs: 16, lr: 1e-3, warmup: 10, evalEvery: 50, heldOutPairs: 500 },
+  full: { ...common, steps: 400, pairs: 32, lr: 5e-4, warmup: 20, evalEvery: 100, heldOutPairs: 500 },
+};
+
+export interface RmSummary {
+  readonly stage: "rm";
+  readonly steps: number;
+  /** Held-out pairwise accuracy r(chosen) > r(rejected) after training and at initialisation. */
+  readonly pairwiseAccuracy: number;
+  readonly initialPairwiseAccuracy: number;
+  /** Held-out Bradley–Terry loss (no centring term). */
+  readonly heldOutLoss: number;
+  readonly seconds: number;
+}
+
+/** Test-only knobs: a smaller model than the size's (its SFT checkpoint must match). */
+export interface StageInternals {
+  readonly model?: GptConfig;
+}
+
+/** Runs (or resumes) the reward-model stage: `await rewardModel({ size: "ci", root: "runs" })`. */
+export async function rewardModel(options: StageOptions, overrides: Partial<RmSettings> = {}, internals: StageInternals = {}): Promise<RmSummary> {
+  const settings = SIZES[options.size];
+  const s: RmSettings = { ...RM_SETTINGS[options.size], ...overrides };
+  const policyConfig = internals.model ?? settings.model;
+  const config = rewardModelConfig(policyConfig);
+  const seed = options.seed ?? 0;
+  const root = options.root ?? "runs";
+  const dir = stageDir(root, options.size, "rm");
+  const done = finishedSummary<RmSummary>(dir, s.steps);
+  if (done !== null) return done;
+  const { train, test } = preferenceDataset(settings.task, seed);
+  const heldOut = test.slice(0, s.heldOutPairs);
+  const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
+  const fromSft = async () => {
+    const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
+    return rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
+  };
+  const { params, optimizer } = await resumeOrInit(dir, config, fromSft, { lr: schedule });
+  const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient });
+  const started = performance.now();
+  const result = await trainLoop({
+    label: "rm",
+    steps: s.steps,
+    config,
+    params,
+    optimizer,
+    tokensPerStep: 2 * s.pairs * config.context,
+    microstep: (step, micro) => {
+      const batch = epochBatch(train, s.pairs, step - 1 + micro, subSeed(seed, "rm/order"));
+      return rm.objective.run(params, rm.graph.inputs(packPreferencePairs(batch, config.context)));
+    },
+    evaluate: () => {
+      const report = pairwiseReport(config, params, heldOut, { margin: s.margin });
+      return { pairwiseAccuracy: report.accuracy, heldOutLoss: report.loss, heldOutMargin: report.margin };
+    },
+    evalEvery: s.evalEvery,
+    outDir: dir,
+    checkpointEvery: s.evalEvery,
+    meta: { seed, size: options.size, task: settings.task, rm: { ...s } },
+  });
+  const summary: RmSummary = {
+    stage: "rm",
+    steps: s.steps,
+    pairwiseAccuracy: result.lastEval.pairwiseAccuracy,
+    initialPairwiseAccuracy: stepZero(dir, "pairwiseAccuracy"),
+    heldOutLoss: result.lastEval.heldOutLoss,
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeSummary(dir, { ...summary });
+  return summary;
+}
+
+/**
+ * Batch `index` of an epoch-wise shuffled pass over `items` (a fresh seeded order each epoch,
+ * batches never straddle two epochs): deterministic in (seed, index), so a resumed run draws
+ * what the uninterrupted one would. `epochBatch(pairs, 16, step - 1, seed)`.
+ */
+export function epochBatch<T>(items: readonly T[], size: number, index: number, seed: number): T[] {
+  if (size > items.length) throw new Error(`epochBatch: batch of ${size} from only ${items.length} items`);
+  const perEpoch = Math.floor(items.length / size);
+  const epoch = Math.floor(index / perEpoch);
+  const at = (index % perEpoch) * size;
+  return shuffled(items, makeRng(subSeed(seed, `epoch/${epoch}`))).slice(at, at + size);
+}
+
+/** A metric of the step-0 evaluation in a stage's metrics.jsonl (the start of a resumed run). */
+export function stepZero(dir: string, key: string): number {
+  const path = join(dir, "metrics.jsonl");
+  if (!existsSync(path)) return Number.NaN;
+  const first = readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, number>).find((r) => r.step === 0);
+  return first?.[key] ?? Number.NaN;
+}
