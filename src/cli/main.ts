@@ -1,14 +1,16 @@
 /**
  * The ricci command line: `tsx src/cli/main.ts <stage> [--size ci|full] [--root runs] [--seed 0]`.
- * Stages: pretrain, sft, and `pipeline` (all of them, then the report). Each resumes from its own checkpoint.
+ * Stages: pretrain, sft, rm, ppo, grpo, dpo, trpo, and `pipeline` (all of them in that order, then
+ * the report). Each resumes from its own checkpoint.
  */
 import { initBackend } from "../lower/backend.js";
-import { pretrain } from "../pipeline/pretrain.js";
-import { pipeline } from "../pipeline/run.js";
-import { sft } from "../pipeline/sft.js";
+import { PIPELINE, pipeline } from "../pipeline/run.js";
 import { parseSize } from "../pipeline/sizes.js";
 
-const stages = { pretrain, sft, pipeline } as const;
+const stages: Record<string, (options: { size: "ci" | "full"; root: string; seed: number }) => Promise<object>> = {
+  ...Object.fromEntries(PIPELINE),
+  pipeline,
+};
 
 function parseArgs(argv: readonly string[]): { stage: string; flags: Record<string, string> } {
   const [stage = "", ...rest] = argv;
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const size = parseSize(flags.size);
   console.error(`ricci ${stage} --size ${size} on backend "${backend}"`);
-  const summary = await stages[stage as keyof typeof stages]({ size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0) });
+  const summary = await stages[stage]({ size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0) });
   console.log(JSON.stringify(summary, null, 2));
 }
 

@@ -1,11 +1,16 @@
 /**
- * The main job: every stage in order — pretrain → SFT → (post-training stages) — each resuming
+ * The main job: every stage in order — pretrain → SFT → reward model → PPO, GRPO, DPO, TRPO — each resuming
  * from its own checkpoint, then the report. `npm run pipeline -- --size ci`.
  */
 import { activeBackend } from "../lower/backend.js";
+import { dpo } from "./dpo.js";
+import { grpo } from "./grpo.js";
+import { ppo } from "./ppo.js";
 import { pretrain } from "./pretrain.js";
 import { type StageRow, writeReport } from "./report.js";
+import { rewardModel } from "./rm.js";
 import { sft } from "./sft.js";
+import { trpo } from "./trpo.js";
 import type { RunSize } from "./sizes.js";
 
 type Stage = (options: { size: RunSize; root: string; seed: number }) => Promise<object>;
@@ -14,6 +19,11 @@ type Stage = (options: { size: RunSize; root: string; seed: number }) => Promise
 export const PIPELINE: readonly (readonly [name: string, run: Stage])[] = [
   ["pretrain", pretrain],
   ["sft", sft],
+  ["rm", rewardModel],
+  ["ppo", ppo],
+  ["grpo", grpo],
+  ["dpo", dpo],
+  ["trpo", trpo],
 ];
 
 export async function pipeline(options: { size: RunSize; root?: string; seed?: number }): Promise<{ report: string; rows: StageRow[] }> {
