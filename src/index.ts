@@ -73,3 +73,8 @@ export { exactMatch, type AccuracyReport } from "./pipeline/accuracy.js";
 export { lmObjective, type LmObjective } from "./pipeline/lm.js";
 export { pipeline, PIPELINE } from "./pipeline/run.js";
 export { stageDir } from "./pipeline/stage.js";
+export { rewardModel } from "./pipeline/rm.js";
+export { ppo } from "./pipeline/ppo.js";
+export { grpo } from "./pipeline/grpo.js";
+export { dpo } from "./pipeline/dpo.js";
+export { trpo } from "./pipeline/trpo.js";

@@ -307,6 +307,23 @@ describe("PPO's advantages, wiring and determinism", () => {
     expect(rollout.stats.kl).not.toBe(0);
   });
 
+  it("a rollout sampled below temperature 1 keeps the policy's own (temperature-1) log-probs as oldLogp", async () => {
+    const policy = toParams(tiny, randomParams64(tiny, 41, 0.3));
+    const reference = initGpt(tiny, 5);
+    const value = initValueFromPolicy(tiny, reference);
+    const options = { rolloutBatch: 6, reward: ruleRewardFunction(), seed: 3, temperature: 0.5 };
+    const rollout = await ppoRollout(tiny, policy, value, reference, train, options, 0);
+    const policyLogp = scoreLogprobs(policyGraph(tiny, 6), policy, rollout.packed);
+    const mask = rollout.packed.responseMask;
+    let tokens = 0;
+    for (let i = 0; i < mask.length; i++) {
+      if (mask[i] === 0) expect(rollout.oldLogp[i]).toBe(0);
+      else (tokens += 1), expect(Math.abs(rollout.oldLogp[i] - policyLogp[i])).toBeLessThan(1e-4);
+    }
+    expect(tokens).toBeGreaterThan(0);
+    await expect(ppoRollout(tiny, policy, value, reference, train, { ...options, temperature: 0 }, 0)).rejects.toThrow(/temperature/);
+  });
+
   it("tokens with ratio above 1 + ε and positive advantage give no policy gradient; below 1 − ε they do", () => {
     const batch = 4;
     const objective = ppoObjective(tiny, batch);
@@ -385,7 +402,7 @@ describe("the PPO and TRPO stages on a tiny model", () => {
     expect(performance.now() - t0).toBeLessThan(2000);
   });
 
-  it("PPO defaults to the reward model when the RM stage's checkpoint exists, and scores with it", async () => {
+  it("PPO uses the rule reward by default and the RM stage's reward model when asked, scoring with it", async () => {
     const other = mkdtempSync(join(tmpdir(), "ricci-ppo-rm-"));
     mkdirSync(join(other, "ci", "sft"), { recursive: true });
     mkdirSync(join(other, "ci", "rm"), { recursive: true });
@@ -399,8 +416,15 @@ describe("the PPO and TRPO stages on a tiny model", () => {
     const direct = scoreResponses(rewardModelConfig(tiny), rmParams, problems.map((p) => encodePrompt(p.prompt, charTokenizer)), ids);
     expect(Array.from(await reward(problems, ["", ""], ids))).toEqual(Array.from(direct));
     expect(Math.abs(direct[0] - direct[1])).toBeGreaterThan(0);
-    const summary = await ppo({ size: "ci", root: other, model: tiny }, { rolloutBatch: 4, minibatches: 1, epochs: 1, warmup: 1, evalEvery: 1, evalProblems: 4, steps: 1 });
+    const settings = { rolloutBatch: 4, minibatches: 1, epochs: 1, warmup: 1, evalEvery: 1, evalProblems: 4, steps: 1 };
+    const summary = await ppo({ size: "ci", root: other, model: tiny, reward: "model" }, settings);
     expect(summary.reward).toBe("model");
+    const fresh = mkdtempSync(join(tmpdir(), "ricci-ppo-rule-"));
+    mkdirSync(join(fresh, "ci", "sft"), { recursive: true });
+    await saveCheckpoint(join(fresh, "ci", "sft", "checkpoint.ckpt"), { config: tiny, params: initGpt(tiny, 1), step: 0 });
+    mkdirSync(join(fresh, "ci", "rm"), { recursive: true });
+    await saveCheckpoint(join(fresh, "ci", "rm", "checkpoint.ckpt"), { config: rewardModelConfig(tiny), params: rmParams, step: 0 });
+    expect((await ppo({ size: "ci", root: fresh, model: tiny }, settings)).reward).toBe("rule");
   });
 
   it("TRPO runs end to end within its trust region and resumes", async () => {

@@ -30,7 +30,7 @@ export default [
   `),
   md(`## Training`),
   code(`
-    const summary = await pretrain({ size, root });
+    const summary = await pretrain({ size: size, root: root });
     summary
   `),
   code(`

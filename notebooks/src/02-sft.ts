@@ -21,7 +21,7 @@ export default [
   `),
   md(`## Training from the pretrained checkpoint`),
   code(`
-    const summary = await sft({ size, root });
+    const summary = await sft({ size: size, root: root });
     summary
   `),
   code(`

@@ -21,10 +21,10 @@ export const code = (text: string): Cell => ({ kind: "code", source: dedent(text
 export function toIpynb(cells: readonly Cell[]): object {
   const lines = (s: string): string[] => s.split("\n").map((l, i, all) => (i < all.length - 1 ? `${l}\n` : l));
   return {
-    cells: cells.map((c) =>
+    cells: cells.map((c, i) =>
       c.kind === "markdown"
-        ? { cell_type: "markdown", metadata: {}, source: lines(c.source) }
-        : { cell_type: "code", execution_count: null, metadata: {}, outputs: [], source: lines(c.source) },
+        ? { cell_type: "markdown", id: `cell-${i}`, metadata: {}, source: lines(c.source) }
+        : { cell_type: "code", id: `cell-${i}`, execution_count: null, metadata: {}, outputs: [], source: lines(c.source) },
     ),
     metadata: {
       kernelspec: { name: "ricci", display_name: "ricci (TypeScript)", language: "typescript" },

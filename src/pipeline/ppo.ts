@@ -1,7 +1,9 @@
 /**
  * PPO stage: RL from the SFT checkpoint with a value model and a reward (src/rl/ppo.ts). The
- * reward is the trained reward model when runs/<size>/rm/checkpoint.ckpt exists (reward
- * "model"), else the task's rule reward ("rule"); either can be forced. `npm run ppo -- --size ci`
+ * reward is the task's rule reward ("rule") by default; "model" uses the trained reward model of
+ * runs/<size>/rm. Measured at full size, the reward model (78.6% held-out pairwise accuracy,
+ * short of its 90% target) is exploited: PPO raised its reward 0.64 → 1.01 while held-out
+ * accuracy fell 43.0% → 23.8% (reward hacking). Hence "rule" until the reward model is better. `npm run ppo -- --size ci`
  * writes runs/<size>/ppo/{checkpoint.ckpt (policy), value.ckpt (value model), metrics.jsonl,
  * summary.json}; a rerun resumes from the last checkpoint pair.
  *
@@ -37,6 +39,8 @@ export interface PpoSettings {
   readonly lr: number;
   readonly valueLr: number;
   readonly warmup: number;
+  /** Rollout sampling temperature (1: TRL; below 1 focuses the updates near the greedy answer). */
+  readonly temperature: number;
   readonly klCoef: number;
   readonly klEstimator: KlEstimator;
   readonly entCoef: number;
@@ -50,19 +54,29 @@ export interface PpoSettings {
   readonly evalProblems: number | null;
 }
 
+// Measured from the full SFT checkpoint (held-out greedy accuracy 43.0%, 500 problems, ±2.2
+// points): TRL's 4 epochs × 2 minibatches of 32 at lr 3e-5 gave 43.2% after 40 iterations, and
+// lr 1e-4 drifted away from the reference without gain. Sampling is cheap here and every update
+// row costs a policy plus a value forward/backward, so reusing a rollout is no cheaper than
+// drawing a fresh one: the settings spend the compute on more prompts (256 per rollout, one pass
+// in 2 minibatches of 128) at GRPO's lr, with a faster critic (its head starts at zero).
+// Full: 43.0% → 46.6% (iteration 30), 45.6% (60), 45.6% (90), KL from the SFT policy ≤ 0.2 nats
+// per sequence, 655 s on 2 shared cores. The ci start samples a correct answer ~1% of the time,
+// so its rewards are almost all format credit: ci is a smoke test (1.0% → 1.0%, 34 s), not a
+// measurable gain.
 const common = {
-  minibatches: 2, epochs: 4, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
-  gamma: 1, lambda: 0.95, evalProblems: null,
+  minibatches: 2, epochs: 1, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
+  gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3,
 } as const;
 
 /** PPO's settings per run size. */
 export const PPO_SETTINGS: Readonly<Record<RunSize, PpoSettings>> = {
-  ci: { ...common, steps: 12, rolloutBatch: 32, lr: 3e-5, valueLr: 1e-4, warmup: 4, evalEvery: 6 },
-  full: { ...common, steps: 40, rolloutBatch: 64, lr: 3e-5, valueLr: 1e-4, warmup: 2, evalEvery: 20 },
+  ci: { ...common, steps: 30, rolloutBatch: 64, lr: 1e-4, evalEvery: 15 },
+  full: { ...common, steps: 90, rolloutBatch: 256, lr: 5e-5, evalEvery: 30 },
 };
 
 export interface PpoStageOptions extends StageOptions {
-  /** "model": the reward model of runs/<size>/rm; "rule": the task's rule reward. Default: "model" if that checkpoint exists. */
+  /** "rule" (default): the task's rule reward; "model": the reward model of runs/<size>/rm (must exist). */
   readonly reward?: "rule" | "model";
   /** A model config other than the size's (tests use tiny models); the SFT checkpoint must match it. */
   readonly model?: GptConfig;
@@ -108,7 +122,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const done = finishedSummary<PpoSummary>(dir, s.steps);
   if (done !== null) return done;
   const rmPath = checkpointPath(stageDir(root, options.size, "rm"));
-  const rewardKind = options.reward ?? (existsSync(rmPath) ? "model" : "rule");
+  const rewardKind = options.reward ?? "rule";
   const reward = rewardKind === "model" ? await loadRewardModel(rmPath, config) : ruleRewardFunction();
   const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
@@ -137,7 +151,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
 
   const trainerOptions: PpoTrainerOptions = {
     rolloutBatch: s.rolloutBatch, minibatches: s.minibatches, epochs: s.epochs, reward, klCoef: s.klCoef, klEstimator: s.klEstimator,
-    entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
+    temperature: s.temperature, entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
   };
   const problems = arithmeticProblems(size.task).train;
   const trainer = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);

@@ -4,8 +4,9 @@
  * a scalar head `valueHead`, config head "scalar") and a sequence-level reward.
  *
  * One iteration = one rollout batch, then `epochs` passes of shuffled minibatch updates:
- *   1. sample one response per prompt at temperature 1; the sampler's log-probs are the old
- *      policy's (`oldLogp`), the reference and the value model score the packed sequences;
+ *   1. sample one response per prompt at temperature 1 (an option); the sampler's log-probs are
+ *      the old policy's (`oldLogp`; rescored at temperature 1 when sampling at another), the
+ *      reference and the value model score the packed sequences;
  *   2. per-token rewards: −klCoef·KL_t (k1 by default, k3 as an option) on every response
  *      token and the score on the final response token (`klPenaltyRewards`);
  *   3. GAE(γ, λ) over the response (values after the last token are 0: the episode ends),
@@ -65,6 +66,12 @@ export interface PpoTrainerOptions {
   /** Passes over each rollout batch. Default 4 (TRL). */
   readonly epochs?: number;
   readonly reward: RewardFunction;
+  /**
+   * Sampling temperature of the rollouts (default 1, TRL). Below 1 the samples concentrate near
+   * the policy's modes, where greedy accuracy is decided; the old-policy log-probs are then
+   * rescored at temperature 1 so the PPO ratio compares the policy with itself.
+   */
+  readonly temperature?: number;
   /** Response budget; the task's answers need at most 7 tokens with EOS. Default 7. */
   readonly maxNewTokens?: number;
   /** GAE discount γ (TRL 1) and λ (TRL 0.95). */
@@ -308,18 +315,24 @@ export async function ppoRollout(
 ): Promise<PpoRollout> {
   const tok = options.tokenizer ?? charTokenizer;
   const maxNewTokens = options.maxNewTokens ?? 7;
+  const temperature = options.temperature ?? 1;
+  if (!(temperature > 0)) throw new RicciError(`ppo: temperature must be positive, got ${temperature}`);
   const seed = options.seed ?? 0;
   const batch = options.rolloutBatch;
   const ctx = config.context;
   const chosen = drawProblems(problems, batch, seed, `ppo/prompts/${index}`);
   const prompts = chosen.map((p) => encodePrompt(p.prompt, tok));
   const rollout = await generate(config, policy, prompts, {
-    maxNewTokens, temperature: 1, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `ppo/sample/${index}`),
+    maxNewTokens, temperature, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `ppo/sample/${index}`),
   });
   const responses = responsesOf(rollout);
   const packed = packSequences(prompts, responses, ctx, tok.padId);
-  const oldLogp = samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, maxNewTokens, ctx);
-  const refLogp = scoreLogprobs(policyGraph(config, batch), reference, packed);
+  const graph = policyGraph(config, batch);
+  // The sampler's log-probs are of softmax(logits / T): the policy's own only at T = 1.
+  const oldLogp = temperature === 1
+    ? samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, maxNewTokens, ctx)
+    : scoreLogprobs(graph, policy, packed).map((x, i) => (packed.responseMask[i] === 1 ? x : 0));
+  const refLogp = scoreLogprobs(graph, reference, packed);
   const oldValues = scoreValues(config, value, packed).map((x, i) => x * packed.responseMask[i]);
   const texts = responses.map((ids) => tok.decode(ids));
   const scores = Float32Array.from(await options.reward(chosen, texts, responses));

@@ -1,0 +1,46 @@
+import { code, md, setup } from "./notebook.js";
+
+export default [
+  md(`
+    # 03 · A reward model from preferences
+
+    RLHF replaces a hand-written reward with a learned one. A reward model reads a prompt and
+    a response and outputs a scalar score $r(p, y)$. It is trained on **preference pairs** —
+    for the same prompt, a chosen response $y_w$ and a rejected one $y_l$ — with the
+    Bradley–Terry model: $P(y_w \\succ y_l) = \\sigma(r(p, y_w) - r(p, y_l))$, so the loss is
+    $-\\log \\sigma(r_w - r_l - \\text{margin})$. Here the model is the SFT network with its
+    language-model head replaced by a scalar head, read at the response's last token.
+  `),
+  setup,
+  code(`
+    const chosen = variable("r_w", { pair: 4 });
+    const rejected = variable("r_l", { pair: 4 });
+    const bt = bradleyTerryLoss({ chosen: chosen, rejected: rejected });
+    display(bt);
+    // −log σ(x) is rewritten to the stable softplus(−x); its gradient is −σ(−x) per pair.
+    simplify(grad(bt, chosen))
+  `),
+  code(`
+    const pairs = preferenceDataset("default", 0);
+    pairs.train.slice(0, 4).map((p) => \`${"${p.prompt}"}  chosen ${"${p.chosen}"}  rejected ${"${p.rejected}"} (${"${p.rejectedKind}"})\`)
+  `),
+  md(`## Training`),
+  code(`
+    const summary = await rewardModel({ size: size, root: root });
+    summary
+  `),
+  code(`
+    lineChart({ title: "reward model", data: readMetrics(\`${"${root}"}/${"${size}"}/rm/metrics.jsonl\`), x: "step", y: ["loss", "heldOutLoss"], yTitle: "Bradley–Terry loss" })
+  `),
+  md(`
+    ## Outcome: held-out pairwise accuracy
+
+    The fraction of held-out pairs (prompts never seen in training) where the reward model
+    scores the chosen response above the rejected one. It starts near chance (50%).
+  `),
+  code(`
+    const required = size === "full" ? 0.75 : 0.65;
+    if (!(summary.pairwiseAccuracy >= required)) throw new Error(\`pairwise accuracy ${"${summary.pairwiseAccuracy}"} < ${"${required}"}\`);
+    \`outcome: held-out pairwise accuracy ${"${(100 * summary.initialPairwiseAccuracy).toFixed(1)}"}% → ${"${(100 * summary.pairwiseAccuracy).toFixed(1)}"}%\`
+  `),
+];

@@ -1,0 +1,40 @@
+import { code, md, setup } from "./notebook.js";
+
+export default [
+  md(`
+    # 05 · GRPO
+
+    GRPO (DeepSeekMath) drops PPO's value network. For each prompt it samples a **group** of
+    $G$ responses, scores them with a rule (answer correct + format, as in DeepSeek-R1), and
+    uses the group's own statistics as the baseline: $A_i = (r_i - \\operatorname{mean}_g r) /
+    (\\operatorname{std}_g r + \\epsilon)$, the same advantage for every token of response $i$.
+    The objective keeps PPO's clipped ratio and adds the k3 estimator of the KL to the
+    reference, $e^{\\text{ref} - \\log\\pi} - (\\text{ref} - \\log\\pi) - 1 \\ge 0$. A group
+    whose responses all get the same reward teaches nothing: its advantages are exactly zero.
+  `),
+  setup,
+  code(`
+    const te = { group: 2, sample: 3, t: 4 };
+    const [logp, oldLogp, refLogp, mask] = ["logp", "oldLogp", "refLogp", "mask"].map((n) => variable(n, te));
+    const rewards = variable("rewards", { group: 2, sample: 3 });
+    const g = grpoLoss({ logp: logp, oldLogp: oldLogp, refLogp: refLogp, rewards: rewards, mask: mask });
+    display(grpoAdvantages(rewards));
+    display(g.kl);
+    simplify(grad(g.loss, logp))
+  `),
+  md(`## Training from the SFT checkpoint`),
+  code(`
+    const summary = await grpo({ size: size, root: root });
+    summary
+  `),
+  code(`
+    const rows = readMetrics(\`${"${root}"}/${"${size}"}/grpo/metrics.jsonl\`);
+    lineChart({ title: "GRPO: rollout reward", data: rows, x: "step", y: ["rewardMean"], yTitle: "mean rule reward" })
+  `),
+  md(`## Outcome: held-out accuracy over the SFT start`),
+  code(`
+    if (!(summary.wellFormed >= 0.9)) throw new Error(\`GRPO broke the answer format: ${"${summary.wellFormed}"}\`);
+    if (!(summary.accuracy >= summary.initialAccuracy)) throw new Error(\`GRPO lowered held-out accuracy: ${"${summary.initialAccuracy}"} → ${"${summary.accuracy}"}\`);
+    \`outcome: held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%, KL from SFT ${"${summary.klFromReference.toFixed(3)}"} nats\`
+  `),
+];

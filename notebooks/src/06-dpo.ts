@@ -1,0 +1,36 @@
+import { code, md, setup } from "./notebook.js";
+
+export default [
+  md(`
+    # 06 · DPO
+
+    DPO skips the reward model and the sampling loop. Its insight: the optimal policy of the
+    KL-regularised RL problem defines an **implicit reward** $\\beta \\log(\\pi_\\theta / \\pi_{ref})$,
+    so the Bradley–Terry loss can be written directly in terms of the policy:
+    $-\\log\\sigma\\big(\\beta[(\\log\\pi(y_w) - \\log\\pi_{ref}(y_w)) - (\\log\\pi(y_l) - \\log\\pi_{ref}(y_l))]\\big)$.
+    ricci's default adds the RPO term (TRL's \`rpo_alpha\`): the likelihood of the chosen
+    answers, which keeps plain DPO from lowering both likelihoods at once.
+  `),
+  setup,
+  code(`
+    const be = { batch: 4 };
+    const [policyChosen, policyRejected, referenceChosen, referenceRejected] = ["pc", "pr", "rc", "rr"].map((n) => variable(n, be));
+    const d = dpoLoss({ policyChosen: policyChosen, policyRejected: policyRejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected });
+    display(d.loss);
+    simplify(grad(d.loss, policyChosen))
+  `),
+  md(`## Training from the SFT checkpoint`),
+  code(`
+    const summary = await dpo({ size: size, root: root });
+    summary
+  `),
+  code(`
+    lineChart({ title: "DPO", data: readMetrics(\`${"${root}"}/${"${size}"}/dpo/metrics.jsonl\`), x: "step", y: ["loss"], yTitle: "loss" })
+  `),
+  md(`## Outcome: the implicit reward ranks held-out pairs, and answers do not get worse`),
+  code(`
+    if (!(summary.preferenceAccuracy > summary.initialPreferenceAccuracy + 0.1)) throw new Error(\`implicit-reward accuracy ${"${summary.initialPreferenceAccuracy}"} → ${"${summary.preferenceAccuracy}"}\`);
+    if (!(summary.accuracy >= summary.initialAccuracy)) throw new Error(\`DPO lowered held-out accuracy: ${"${summary.initialAccuracy}"} → ${"${summary.accuracy}"}\`);
+    \`outcome: implicit-reward preference accuracy ${"${(100 * summary.initialPreferenceAccuracy).toFixed(1)}"}% → ${"${(100 * summary.preferenceAccuracy).toFixed(1)}"}%, held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%\`
+  `),
+];

@@ -1,0 +1,41 @@
+import { code, md, setup } from "./notebook.js";
+
+export default [
+  md(`
+    # 07 · TRPO
+
+    TRPO maximises the surrogate $L(\\theta) = \\mathbb{E}[\\rho_t A_t]$ subject to a **trust
+    region** $\\overline{KL}(\\pi_{old} \\| \\pi_\\theta) \\le \\delta$. Near the current policy the
+    KL is quadratic, $\\tfrac12 \\Delta^\\top F \\Delta$ with $F$ the Fisher matrix, so the step is
+    the natural gradient $F^{-1} g$, found by conjugate gradient, scaled to the boundary
+    $\\sqrt{2\\delta / g^\\top F^{-1} g}$, then shrunk by a line search until the measured KL is
+    within $\\delta$ and the surrogate improves. $F$ is never formed: conjugate gradient only
+    needs products $F v$, and ricci derives them symbolically as the second derivative of the KL.
+  `),
+  setup,
+  code(`
+    const x = variable("x", { batch: 2, t: 3, in: 4 });
+    const W = variable("W", { in: 4, vocab: 5 });
+    const V = variable("V", { in: 4, vocab: 5 });
+    const actions = variable("actions", { batch: 2, t: 3 });
+    const advantages = variable("advantages", { batch: 2, t: 3 });
+    const objective = trpoObjective({ logits: dot(x, W), actions: actions, advantages: advantages });
+    display(objective.kl);
+    hvp(objective.kl, W, V) // the Fisher-vector product F·V, an expression with W's edges
+  `),
+  md(`## Training from the SFT checkpoint`),
+  code(`
+    const summary = await trpo({ size: size, root: root });
+    summary
+  `),
+  code(`
+    const rows = readMetrics(\`${"${root}"}/${"${size}"}/trpo/metrics.jsonl\`);
+    lineChart({ title: "TRPO: measured KL per step", data: rows, x: "step", y: ["kl", "klBound"] })
+  `),
+  md(`## Outcome: every step stays inside the trust region`),
+  code(`
+    if (!(summary.maxStepKl <= 1.5 * summary.klBound)) throw new Error(\`a step's KL ${"${summary.maxStepKl}"} exceeds 1.5 × δ = ${"${1.5 * summary.klBound}"}\`);
+    if (!(summary.accuracy >= summary.initialAccuracy)) throw new Error(\`TRPO lowered held-out accuracy: ${"${summary.initialAccuracy}"} → ${"${summary.accuracy}"}\`);
+    \`outcome: max step KL ${"${summary.maxStepKl.toFixed(4)}"} ≤ 1.5δ = ${"${(1.5 * summary.klBound).toFixed(4)}"}, held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%\`
+  `),
+];
