@@ -1,0 +1,141 @@
+/**
+ * GRPO stage: rule-reward RL from the SFT checkpoint on the arithmetic task (src/rl/grpo.ts),
+ * with the SFT weights as the frozen KL reference. `npm run grpo -- --size ci` writes
+ * runs/ci/grpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { arithmeticProblems } from "../data/arithmetic.js";
+import type { GrpoAggregation, GrpoScale } from "../losses/grpo.js";
+import { type GrpoTrainerOptions, grpoTrainer } from "../rl/grpo.js";
+import { heldOutScore } from "../rl/evaluate.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { type Metrics, trainLoop } from "../train/loop.js";
+import { warmupCosine } from "../train/optimizer.js";
+import type { StageOptions } from "./pretrain.js";
+import { evalProblems } from "./sft.js";
+import type { RunSize } from "./sizes.js";
+import { SIZES } from "./sizes.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+
+export interface GrpoSettings {
+  /** Optimizer updates (a multiple of updatesPerRollout). */
+  readonly steps: number;
+  readonly promptsPerStep: number;
+  readonly groupSize: number;
+  readonly updatesPerRollout: number;
+  /** Peak AdamW learning rate: linear warmup, then cosine down to minLrRatio·lr (1: constant). */
+  readonly lr: number;
+  readonly warmup: number;
+  readonly minLrRatio: number;
+  readonly beta: number;
+  readonly epsilonLow: number;
+  readonly epsilonHigh: number;
+  readonly aggregation: GrpoAggregation;
+  readonly scale: GrpoScale;
+  readonly maskTruncated: boolean;
+  readonly evalEvery: number;
+}
+
+const common = {
+  updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false,
+} as const;
+
+/** GRPO's settings per run size. */
+export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
+  ci: { ...common, steps: 40, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 4, evalEvery: 20 },
+  full: { ...common, steps: 400, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 10, evalEvery: 50 },
+};
+
+export interface GrpoSummary {
+  readonly stage: "grpo";
+  readonly steps: number;
+  /** Held-out greedy exact-match accuracy of the SFT start and after GRPO. */
+  readonly initialAccuracy: number;
+  readonly accuracy: number;
+  readonly initialWellFormed: number;
+  readonly wellFormed: number;
+  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
+  readonly klFromReference: number;
+  /** Mean rule reward of the first and of the last 10 steps' rollouts (train prompts, sampled at T = 1). */
+  readonly initialRewardMean: number;
+  readonly rewardMean: number;
+  readonly seconds: number;
+}
+
+/** Runs (or resumes) the GRPO stage: `await grpo({ size: "ci", root: "runs" })`. */
+export async function grpo(options: StageOptions, overrides: Partial<GrpoSettings> = {}): Promise<GrpoSummary> {
+  const settings = SIZES[options.size];
+  const s: GrpoSettings = { ...GRPO_SETTINGS[options.size], ...overrides };
+  if (s.steps % s.updatesPerRollout !== 0 || s.evalEvery % s.updatesPerRollout !== 0) {
+    throw new Error(`grpo: steps ${s.steps} and evalEvery ${s.evalEvery} must be multiples of updatesPerRollout ${s.updatesPerRollout} (resume happens at rollout boundaries)`);
+  }
+  const config = settings.model;
+  const seed = options.seed ?? 0;
+  const root = options.root ?? "runs";
+  const dir = stageDir(root, options.size, "grpo");
+  const done = finishedSummary<GrpoSummary>(dir, s.steps);
+  if (done !== null) return done;
+  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, minRatio: s.minLrRatio });
+  // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
+  const { params, optimizer } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
+    lr: schedule, weightDecay: 0,
+  });
+  const trainerOptions: GrpoTrainerOptions = {
+    promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, updatesPerRollout: s.updatesPerRollout, beta: s.beta,
+    epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, seed,
+  };
+  const trainer = grpoTrainer(config, params, reference, arithmeticProblems(settings.task).train, trainerOptions);
+  const heldOut = evalProblems(options.size);
+  const started = performance.now();
+  let initial: Metrics | null = null;
+  const result = await trainLoop({
+    label: "grpo",
+    steps: s.steps,
+    config,
+    params,
+    optimizer,
+    tokensPerStep: s.promptsPerStep * s.groupSize * config.context,
+    microstep: (step, micro) => trainer.microstep(step, micro),
+    evaluate: async (step) => {
+      const score = await heldOutScore(config, params, reference, heldOut, { seed: heldOutSeed(seed) });
+      const metrics: Metrics = { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
+      if (step === 0) initial = metrics;
+      return metrics;
+    },
+    evalEvery: s.evalEvery,
+    outDir: dir,
+    checkpointEvery: s.evalEvery,
+    meta: { seed, size: options.size, task: settings.task, grpo: { ...s } },
+  });
+  const history = readHistory(dir);
+  const start = initial ?? history.find((r) => r.step === 0) ?? {};
+  const trainRows = history.filter((r) => r.rewardMean !== undefined);
+  const meanReward = (rows: Metrics[]): number => rows.reduce((sum, r) => sum + r.rewardMean, 0) / rows.length;
+  const summary: GrpoSummary = {
+    stage: "grpo",
+    steps: s.steps,
+    initialAccuracy: start.accuracy ?? Number.NaN,
+    accuracy: result.lastEval.accuracy,
+    initialWellFormed: start.wellFormed ?? Number.NaN,
+    wellFormed: result.lastEval.wellFormed,
+    klFromReference: result.lastEval.klFromReference,
+    initialRewardMean: meanReward(trainRows.slice(0, 10)),
+    rewardMean: meanReward(trainRows.slice(-10)),
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeSummary(dir, { ...summary });
+  return summary;
+}
+
+/** The sampling seed of held-out KL estimates: fixed per run, so evaluations compare. */
+const heldOutSeed = (seed: number): number => 1234 + seed;
+
+/** Every record of this stage's metrics.jsonl (across resumes). */
+function readHistory(dir: string): Metrics[] {
+  const path = join(dir, "metrics.jsonl");
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Metrics);
+}
