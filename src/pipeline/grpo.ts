@@ -16,7 +16,7 @@ import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface GrpoSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
@@ -47,20 +47,8 @@ export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
   full: { ...common, steps: 400, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 10, evalEvery: 50 },
 };
 
-export interface GrpoSummary {
+export interface GrpoSummary extends RlStageSummary {
   readonly stage: "grpo";
-  readonly steps: number;
-  /** Held-out greedy exact-match accuracy of the SFT start and after GRPO. */
-  readonly initialAccuracy: number;
-  readonly accuracy: number;
-  readonly initialWellFormed: number;
-  readonly wellFormed: number;
-  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
-  readonly klFromReference: number;
-  /** Mean rule reward of the first and of the last 10 steps' rollouts (train prompts, sampled at T = 1). */
-  readonly initialRewardMean: number;
-  readonly rewardMean: number;
-  readonly seconds: number;
 }
 
 /** Runs (or resumes) the GRPO stage: `await grpo({ size: "ci", root: "runs" })`. */

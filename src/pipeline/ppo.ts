@@ -27,7 +27,7 @@ import { metricsWriter, progress } from "../train/progress.js";
 import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface PpoSettings {
   /** PPO iterations (rollout batches). */
@@ -82,21 +82,9 @@ export interface PpoStageOptions extends StageOptions {
   readonly model?: GptConfig;
 }
 
-export interface PpoSummary {
+export interface PpoSummary extends RlStageSummary {
   readonly stage: "ppo";
-  readonly steps: number;
   readonly reward: "rule" | "model";
-  /** Held-out greedy exact-match accuracy of the SFT start and after PPO. */
-  readonly initialAccuracy: number;
-  readonly accuracy: number;
-  readonly initialWellFormed: number;
-  readonly wellFormed: number;
-  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
-  readonly klFromReference: number;
-  /** Mean sequence score of the first and last rollouts (train prompts, T = 1). */
-  readonly initialRewardMean: number;
-  readonly rewardMean: number;
-  readonly seconds: number;
 }
 
 /**

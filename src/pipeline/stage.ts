@@ -49,3 +49,19 @@ export function finishedSummary<T>(dir: string, steps: number): T | null {
   const summary = readSummary(dir);
   return summary !== null && typeof summary.steps === "number" && summary.steps >= steps && existsSync(checkpointPath(dir)) ? (summary as T) : null;
 }
+
+/** What every RL stage reports: held-out accuracy and drift from the SFT reference, and rollout reward. */
+export interface RlStageSummary {
+  readonly steps: number;
+  /** Held-out greedy exact-match accuracy of the SFT start and after the stage. */
+  readonly initialAccuracy: number;
+  readonly accuracy: number;
+  readonly initialWellFormed: number;
+  readonly wellFormed: number;
+  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
+  readonly klFromReference: number;
+  /** Mean reward of the first and last rollouts (train prompts, sampled at T = 1). */
+  readonly initialRewardMean: number;
+  readonly rewardMean: number;
+  readonly seconds: number;
+}

@@ -18,7 +18,7 @@ import { readHistory } from "./ppo.js";
 import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface TrpoSettings {
   readonly steps: number;
@@ -47,24 +47,13 @@ export interface TrpoStageOptions extends StageOptions {
   readonly model?: GptConfig;
 }
 
-export interface TrpoSummary {
+export interface TrpoSummary extends RlStageSummary {
   readonly stage: "trpo";
-  readonly steps: number;
-  readonly initialAccuracy: number;
-  readonly accuracy: number;
-  readonly initialWellFormed: number;
-  readonly wellFormed: number;
-  /** KL(π ‖ π_SFT) per sequence on held-out prompts, nats. */
-  readonly klFromReference: number;
-  /** Mean rule reward of the first and last rollouts. */
-  readonly initialRewardMean: number;
-  readonly rewardMean: number;
   /** Largest measured per-step KL over the run, and the trust region it had to stay in. */
   readonly maxStepKl: number;
   readonly klBound: number;
   /** Fraction of steps whose line search accepted a step. */
   readonly acceptedFraction: number;
-  readonly seconds: number;
 }
 
 /** Runs (or resumes) the TRPO stage: `await trpo({ size: "ci", root: "runs" })`. */
