@@ -19,6 +19,18 @@ export default [
     // Which target positions count: only the answer and the end token.
     Array.from({ length: 2 }, (_, r) => charTokenizer.decode(Array.from(batch.targets.slice(r * 24, r * 24 + 24)).filter((_, t) => batch.lossMask[r * 24 + t] === 1)))
   `),
+  md(`
+    The objective is pretraining's cross-entropy with the response mask $m$ in front: the
+    gradient with respect to the logits vanishes wherever $m = 0$.
+  `),
+  code(`
+    const z = variable("logits", { batch: 2, seq: 3, vocab: 5 });
+    const y = variable("targets", { batch: 2, seq: 3 });
+    const m = variable("responseMask", { batch: 2, seq: 3 });
+    const sftLoss = crossEntropy({ logits: z, targets: y, mask: m });
+    display(sftLoss);
+    simplify(grad(sftLoss, z))
+  `),
   md(`## Training from the pretrained checkpoint`),
   code(`
     const summary = await sft({ size: size, root: root });
