@@ -83,6 +83,18 @@ describe("GRPO loss on a tiny GPT", () => {
     expect(responseTokens).toBeGreaterThan(8);
   });
 
+  it("samples at another temperature but rescores the samples at temperature 1", async () => {
+    const params = initGpt(tiny, 5);
+    const options: GrpoTrainerOptions = { promptsPerStep: 2, groupSize: 4, maxNewTokens: 4, seed: 1, temperature: 0.5 };
+    const rollout = await grpoRollout(tiny, params, params, easy, options, 0);
+    const scored = scoreLogprobs(grpoObjective(tiny, 8, options).graph, params, rollout.packed);
+    for (let i = 0; i < scored.length; i++) expect(rollout.oldLogp[i]).toBeCloseTo(rollout.packed.responseMask[i] === 1 ? scored[i] : 0, 5);
+    // At T = 1/2 the sampler's own log-probs (of softmax(2·logits)) differ from these.
+    const sampled = await grpoRollout(tiny, params, params, easy, { ...options, temperature: 1 }, 0);
+    expect(Array.from(sampled.texts)).not.toEqual(Array.from(rollout.texts));
+    await expect(grpoRollout(tiny, params, params, easy, { ...options, temperature: 0 }, 0)).rejects.toThrow(/temperature must be positive/);
+  });
+
   for (const aggregation of ["sequence", "token", "drGrpo"] as const) {
     it(`compiled gradient = float64 central differences (${aggregation} aggregation, ratios clipped)`, async () => {
       const params = initGpt(tiny, 7);

@@ -427,6 +427,23 @@ describe("the PPO and TRPO stages on a tiny model", () => {
     expect((await ppo({ size: "ci", root: fresh, model: tiny }, settings)).reward).toBe("rule");
   });
 
+  it("loadRewardModel reads a likelihood-head reward model by its config and rejects a foreign one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ricci-ppo-rm-lik-"));
+    const likelihood = rewardModelConfig(tiny, "likelihood");
+    const rmParams = toParams(likelihood, randomParams64(likelihood, 6, 0.5));
+    const rmPath = join(dir, "rm.ckpt");
+    await saveCheckpoint(rmPath, { config: likelihood, params: rmParams, step: 0 });
+    const reward = await loadRewardModel(rmPath, tiny);
+    const problems = train.slice(0, 2);
+    const ids = [[5, 6, charTokenizer.eosId], [7, charTokenizer.eosId]];
+    const direct = scoreResponses(likelihood, rmParams, problems.map((p) => encodePrompt(p.prompt, charTokenizer)), ids);
+    expect(Array.from(await reward(problems, ["", ""], ids))).toEqual(Array.from(direct));
+    expect(direct.every((s) => s < 0)).toBe(true); // log-likelihoods
+    const wider = { ...tiny, dModel: 2 * tiny.dModel };
+    await saveCheckpoint(rmPath, { config: wider, params: toParams(wider, randomParams64(wider, 7, 0.5)), step: 0 });
+    await expect(loadRewardModel(rmPath, tiny)).rejects.toThrow(/not a reward model of the policy/);
+  });
+
   it("TRPO runs end to end within its trust region and resumes", async () => {
     const settings = { promptsPerStep: 3, groupSize: 3, evalEvery: 1, evalProblems: 16 };
     await trpo({ size: "ci", root, model: tiny }, { ...settings, steps: 2 });

@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { encodePrompt } from "../src/data/arithmetic.js";
-import { type PreferencePair, preferenceDataset } from "../src/data/preferences.js";
+import { arithmeticProblems, encodePrompt } from "../src/data/arithmetic.js";
+import { type PreferencePair, REJECTION_KINDS, preferenceDataset, preferencePairs } from "../src/data/preferences.js";
 import { charTokenizer } from "../src/data/tokenizer.js";
 import { variable } from "../src/dsl/build.js";
 import { evaluate } from "../src/reference/evaluate.js";
@@ -17,17 +17,17 @@ import { compile } from "../src/lower/compile.js";
 import { type GptConfig, gptConstants, gptData, gptForward, gptParams } from "../src/nn/gpt.js";
 import { type Params, copyParams, initGpt } from "../src/nn/params.js";
 import { dpo } from "../src/pipeline/dpo.js";
-import { rewardModel } from "../src/pipeline/rm.js";
+import { epochOf, rewardModel } from "../src/pipeline/rm.js";
 import { checkpointPath, stageDir } from "../src/pipeline/stage.js";
 import { dpoObjective, pairLogProbs, preferenceReport } from "../src/rl/dpo.js";
 import {
   encodeResponse, lastTokenScores, packPreferencePairs, pairwiseReport, rewardModelConfig, rewardModelFromPolicy,
-  rewardModelGraph, rewardModelObjective, scoreResponses,
+  rewardHeadOf, rewardModelGraph, rewardModelObjective, scoreResponses,
 } from "../src/rl/rewardModel.js";
 import { policyGraph } from "../src/rl/policy.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
 import { adamW } from "../src/train/optimizer.js";
-import { makeRng, normals } from "../src/util/random.js";
+import { makeRng, normals, subSeed } from "../src/util/random.js";
 
 const tiny: GptConfig = { vocab: charTokenizer.vocabSize, context: 24, dModel: 16, heads: 2, layers: 1 };
 const tinyRm = rewardModelConfig(tiny);
@@ -117,6 +117,50 @@ describe("reward model", () => {
     const head = Array.from(rm.valueHead.dataSync());
     expect(head.some((v) => v !== 0)).toBe(true);
     expect(Math.max(...head.map(Math.abs))).toBeLessThan(0.1);
+  });
+
+  it("the likelihood head scores a response by its log-likelihood and keeps the LM head", () => {
+    const likelihoodRm = rewardModelConfig(tiny, "likelihood");
+    expect(rewardHeadOf(likelihoodRm)).toBe("likelihood");
+    expect(rewardHeadOf(tinyRm)).toBe("lastToken");
+    const sftParams = initGpt(tiny, 12);
+    const unembed = Array.from(sftParams.unembed.dataSync());
+    const params = rewardModelFromPolicy(sftParams, likelihoodRm, 1);
+    expect(Object.keys(params).sort()).toEqual(Object.keys(gptParams(tiny)).sort());
+    expect(Array.from(params.unembed.dataSync())).toEqual(unembed);
+    const part = pairs.slice(0, 3);
+    const logps = pairLogProbs(tiny, params, part); // DPO's sequence log-probs, checked by hand below
+    const graph = rewardModelGraph(likelihoodRm, 3);
+    const out = compile({ chosen: graph.chosen, rejected: graph.rejected }).runSync({ ...graph.inputs(packPreferencePairs(part, tiny.context)), ...params });
+    const chosen = out.chosen.dataSync();
+    const rejected = out.rejected.dataSync();
+    part.forEach((_, i) => {
+      expect(chosen[i]).toBeCloseTo(logps.chosen[i], 4);
+      expect(rejected[i]).toBeCloseTo(logps.rejected[i], 4);
+    });
+    Object.values(out).forEach((t) => t.dispose());
+    // PPO's entry point reads the same head.
+    const prompts = part.map((p) => encodePrompt(p.prompt, charTokenizer));
+    const scores = scoreResponses(likelihoodRm, params, prompts, part.map((p) => encodeResponse(p.chosen)));
+    part.forEach((_, i) => expect(scores[i]).toBeCloseTo(logps.chosen[i], 4));
+  });
+
+  it("the NLL term adds α·(per-token NLL of the chosen responses), and needs the likelihood head", () => {
+    const likelihoodRm = rewardModelConfig(tiny, "likelihood");
+    const params = initGpt(tiny, 13);
+    const part = pairs.slice(0, 4);
+    const inputs = rewardModelGraph(likelihoodRm, 4).inputs(packPreferencePairs(part, tiny.context));
+    const plain = rewardModelObjective(likelihoodRm, 4, { centerCoefficient: 0 }).objective.evaluate(params, inputs).loss;
+    const logps = pairLogProbs(tiny, params, part);
+    let bt = 0;
+    for (let i = 0; i < 4; i++) bt += Math.log1p(Math.exp(-(logps.chosen[i] - logps.rejected[i]))) / 4;
+    expect(plain).toBeCloseTo(bt, 4);
+    const tokens = part.reduce((n, p) => n + encodeResponse(p.chosen).length, 0);
+    const nll = -logps.chosen.reduce((a, b) => a + b, 0) / tokens;
+    const withNll = rewardModelObjective(likelihoodRm, 4, { centerCoefficient: 0, nllCoefficient: 0.5 }).objective.evaluate(params, inputs);
+    expect(withNll.loss).toBeCloseTo(bt + 0.5 * nll, 4);
+    expect(withNll.metrics.chosenNll).toBeCloseTo(nll, 4);
+    expect(() => rewardModelObjective(tinyRm, 4, { nllCoefficient: 0.5 })).toThrow(/needs the likelihood head/);
   });
 
   it("a few Bradley–Terry steps raise pairwise accuracy on a toy set", () => {
@@ -228,6 +272,27 @@ describe("offline stages end to end (tiny model)", () => {
     const again = await rewardModel({ size: "ci", root }, overrides, { model: tiny });
     expect(again).toEqual(summary);
     expect(readFileSync(join(dir, "metrics.jsonl"), "utf8")).toBe(metrics);
+  });
+
+  it("rm with the likelihood head, the NLL term and fresh rejections each epoch", async () => {
+    const other = mkdtempSync(join(tmpdir(), "ricci-rl-offline-lik-"));
+    mkdirSync(stageDir(other, "ci", "sft"), { recursive: true });
+    await saveCheckpoint(checkpointPath(stageDir(other, "ci", "sft")), { config: tiny, params: initGpt(tiny, 9), step: 0 });
+    // 8 problems in batches of 4: epoch 0 is steps 1–2, epoch 1 steps 3–4.
+    const overrides = { steps: 4, pairs: 4, warmup: 1, evalEvery: 2, heldOutPairs: 20, head: "likelihood", nllCoefficient: 0.5, freshRejections: true, trainProblems: 8 } as const;
+    const summary = await rewardModel({ size: "ci", root: other }, overrides, { model: tiny });
+    expect(summary.head).toBe("likelihood");
+    expect(summary.initialPairwiseAccuracy).toBeGreaterThan(0); // the SFT likelihood's ranking, not a coin flip by construction
+    for (const kind of Object.keys(summary.accuracyByKind)) expect(REJECTION_KINDS).toContain(kind);
+    const records = readFileSync(join(stageDir(other, "ci", "rm"), "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+    expect(records.slice(1).every((r) => Number.isFinite(r.chosenNll))).toBe(true);
+    expect(epochOf(8, 4, 1)).toBe(0);
+    expect(epochOf(8, 4, 2)).toBe(1);
+    // Fresh rejections: the same problems get other rejected responses in another epoch.
+    const problems = arithmeticProblems("default").train.slice(0, 50);
+    const a = preferencePairs(problems, subSeed(0, "rm/rejections/0")).map((p) => p.rejected);
+    const b = preferencePairs(problems, subSeed(0, "rm/rejections/1")).map((p) => p.rejected);
+    expect(a).not.toEqual(b);
   });
 
   it("dpo trains, writes its artefacts and a rerun resumes without training", async () => {

@@ -5,7 +5,6 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { arithmeticProblems } from "../data/arithmetic.js";
 import type { GrpoAggregation, GrpoScale } from "../losses/grpo.js";
 import { type GrpoTrainerOptions, grpoTrainer } from "../rl/grpo.js";
 import { heldOutScore } from "../rl/evaluate.js";
@@ -16,7 +15,7 @@ import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, rlPrompts, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface GrpoSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
@@ -35,10 +34,14 @@ export interface GrpoSettings {
   readonly scale: GrpoScale;
   readonly maskTruncated: boolean;
   readonly evalEvery: number;
+  /** Train-side problems the prompts are drawn from (the first 4000 are SFT's). */
+  readonly trainProblems: number;
+  /** Rollout sampling temperature (the loss rescores at 1; see GrpoTrainerOptions.temperature). */
+  readonly temperature: number;
 }
 
 const common = {
-  updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false,
+  updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1,
 } as const;
 
 /** GRPO's settings per run size. */
@@ -73,9 +76,9 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   });
   const trainerOptions: GrpoTrainerOptions = {
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, updatesPerRollout: s.updatesPerRollout, beta: s.beta,
-    epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, seed,
+    epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, temperature: s.temperature, seed,
   };
-  const trainer = grpoTrainer(config, params, reference, arithmeticProblems(settings.task).train, trainerOptions);
+  const trainer = grpoTrainer(config, params, reference, rlPrompts(settings.task, s.trainProblems), trainerOptions);
   const heldOut = evalProblems(options.size);
   const started = performance.now();
   let initial: Metrics | null = null;

@@ -12,13 +12,13 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ArithmeticProblem, arithmeticProblems, encodePrompt } from "../data/arithmetic.js";
+import { type ArithmeticProblem, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import type { KlEstimator } from "../losses/kl.js";
 import type { GptConfig } from "../nn/gpt.js";
 import { type Params, disposeParams } from "../nn/params.js";
 import { heldOutScore } from "../rl/evaluate.js";
-import { rewardModelConfig, scoreResponses } from "../rl/rewardModel.js";
+import { REWARD_HEADS, rewardModelConfig, scoreResponses } from "../rl/rewardModel.js";
 import { type PpoTrainerOptions, type RewardFunction, initValueFromPolicy, ppoTrainer, ruleRewardFunction, valueConfigOf } from "../rl/ppo.js";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, writeCurves } from "../train/loop.js";
@@ -27,7 +27,7 @@ import { metricsWriter, progress } from "../train/progress.js";
 import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, rlPrompts, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface PpoSettings {
   /** PPO iterations (rollout batches). */
@@ -52,6 +52,10 @@ export interface PpoSettings {
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
   readonly evalProblems: number | null;
+  /** Train-side problems the prompts are drawn from (the first 4000 are SFT's). */
+  readonly trainProblems: number;
+  /** The learning rates decay by cosine to this fraction of their peak (1: constant after warmup). */
+  readonly minLrRatio: number;
 }
 
 // Measured from the full SFT checkpoint (held-out greedy accuracy 43.0%, 500 problems, ±2.2
@@ -66,7 +70,7 @@ export interface PpoSettings {
 // measurable gain.
 const common = {
   minibatches: 2, epochs: 1, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
-  gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3,
+  gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3, trainProblems: 4000, minLrRatio: 0.1,
 } as const;
 
 /** PPO's settings per run size. */
@@ -88,15 +92,27 @@ export interface PpoSummary extends RlStageSummary {
 }
 
 /**
- * The reward model of the RM stage (runs/<size>/rm/checkpoint.ckpt, a scalar-head GPT) as a
- * RewardFunction: its score of [BOS, prompt, response] at the response's last token.
- * `await loadRewardModel(path, policyConfig)`.
+ * The reward model of the RM stage (runs/<size>/rm/checkpoint.ckpt) as a RewardFunction: its
+ * score of [BOS, prompt, response], by the head its config names (a scalar head read at the
+ * last token, or the response's log-likelihood). `await loadRewardModel(path, policyConfig)`.
  */
 export async function loadRewardModel(rmPath: string, config: GptConfig, tokenizer: Tokenizer = charTokenizer): Promise<RewardFunction> {
-  const rmConfig = rewardModelConfig(config);
-  const rm = await loadCheckpoint(rmPath, { expectConfig: rmConfig });
+  const rm = await loadCheckpoint(rmPath);
+  const head = REWARD_HEADS.find((h) => sameConfig(rm.config, rewardModelConfig(config, h)));
+  if (head === undefined) {
+    disposeParams(rm.params);
+    throw new Error(`ppo: reward model ${rmPath} has config ${JSON.stringify(rm.config)}, which is not a reward model of the policy ${JSON.stringify(config)}`);
+  }
+  const rmConfig = rewardModelConfig(config, head);
   return (problems, _texts, responseIds) =>
     scoreResponses(rmConfig, rm.params, problems.map((p) => encodePrompt(p.prompt, tokenizer)), responseIds, tokenizer.padId);
+}
+
+/** Configs equal field by field ("lm" and an absent head are the same). */
+function sameConfig(a: GptConfig, b: GptConfig): boolean {
+  const norm = (c: GptConfig): string =>
+    JSON.stringify(Object.entries({ ...c, head: c.head ?? "lm" }).filter(([, v]) => v !== undefined).sort(([x], [y]) => x.localeCompare(y)));
+  return norm(a) === norm(b);
 }
 
 /** Runs (or resumes) the PPO stage: `await ppo({ size: "ci", root: "runs", reward: "rule" })`. */
@@ -115,8 +131,8 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const updatesPerStep = s.epochs * s.minibatches;
-  const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep });
-  const valueSchedule = warmupCosine({ peak: s.valueLr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep });
+  const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
+  const valueSchedule = warmupCosine({ peak: s.valueLr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   // No weight decay (TRL's default): decay would pull the weights toward 0, not toward the reference.
   const { params: policy, optimizer, resumedFrom } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
     lr: policySchedule, weightDecay: 0,
@@ -141,7 +157,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
     rolloutBatch: s.rolloutBatch, minibatches: s.minibatches, epochs: s.epochs, reward, klCoef: s.klCoef, klEstimator: s.klEstimator,
     temperature: s.temperature, entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
   };
-  const problems = arithmeticProblems(size.task).train;
+  const problems = rlPrompts(size.task, s.trainProblems);
   const trainer = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
   const heldOut: ArithmeticProblem[] = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
   const evaluate = async (): Promise<Metrics> => {

@@ -6,18 +6,23 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { preferenceDataset } from "../data/preferences.js";
+import { type PreferencePair, REJECTION_KINDS, type RejectionKind, preferenceDataset, preferencePairs } from "../data/preferences.js";
 import type { GptConfig } from "../nn/gpt.js";
-import { pairwiseReport, packPreferencePairs, rewardModelConfig, rewardModelFromPolicy, rewardModelObjective } from "../rl/rewardModel.js";
+import type { Params } from "../nn/params.js";
+import {
+  type RewardHead, pairwiseReport, packPreferencePairs, rewardModelConfig, rewardModelFromPolicy, rewardModelObjective,
+} from "../rl/rewardModel.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import type { StageOptions } from "./pretrain.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, rlPrompts, stageDir, writeSummary } from "./stage.js";
 
 export interface RmSettings {
+  /** How the score is read off the trunk: a scalar head at the last token, or the response's log-likelihood. */
+  readonly head: RewardHead;
   readonly steps: number;
   /** Preference pairs per step (2× as many sequences). */
   readonly pairs: number;
@@ -28,11 +33,20 @@ export interface RmSettings {
   readonly margin: number;
   /** TRL's center_rewards_coefficient. */
   readonly centerCoefficient: number;
+  /** Weight of the chosen responses' per-token NLL beside Bradley–Terry (likelihood head only). */
+  readonly nllCoefficient: number;
   /** Held-out test pairs scored (the first n of the test split). */
   readonly heldOutPairs: number;
+  /**
+   * Train-side problems the pairs are made from. The first 4000 are SFT's; more (the family has
+   * about 13.5k on the train side) give the reward model more to generalise from.
+   */
+  readonly trainProblems: number;
+  /** Draw each problem's rejected response afresh every epoch (else one fixed pair per problem). */
+  readonly freshRejections: boolean;
 }
 
-const common = { margin: 0, centerCoefficient: 0.01 } as const;
+const common = { head: "lastToken", margin: 0, centerCoefficient: 0.01, nllCoefficient: 0, trainProblems: 4000, freshRejections: false } as const;
 
 /** The reward model's settings per run size. */
 export const RM_SETTINGS: Readonly<Record<RunSize, RmSettings>> = {
@@ -43,11 +57,14 @@ export const RM_SETTINGS: Readonly<Record<RunSize, RmSettings>> = {
 export interface RmSummary {
   readonly stage: "rm";
   readonly steps: number;
+  readonly head: RewardHead;
   /** Held-out pairwise accuracy r(chosen) > r(rejected) after training and at initialisation. */
   readonly pairwiseAccuracy: number;
   readonly initialPairwiseAccuracy: number;
   /** Held-out Bradley–Terry loss (no centring term). */
   readonly heldOutLoss: number;
+  /** Held-out pairwise accuracy per kind of rejected response (offByOne, malformed, …). */
+  readonly accuracyByKind: Readonly<Partial<Record<RejectionKind, number>>>;
   readonly seconds: number;
 }
 
@@ -61,21 +78,21 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const settings = SIZES[options.size];
   const s: RmSettings = { ...RM_SETTINGS[options.size], ...overrides };
   const policyConfig = internals.model ?? settings.model;
-  const config = rewardModelConfig(policyConfig);
+  const config = rewardModelConfig(policyConfig, s.head);
   const seed = options.seed ?? 0;
   const root = options.root ?? "runs";
   const dir = stageDir(root, options.size, "rm");
   const done = finishedSummary<RmSummary>(dir, s.steps);
   if (done !== null) return done;
-  const { train, test } = preferenceDataset(settings.task, seed);
-  const heldOut = test.slice(0, s.heldOutPairs);
+  const heldOut = preferenceDataset(settings.task, seed).test.slice(0, s.heldOutPairs);
+  const problems = rlPrompts(settings.task, s.trainProblems);
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   const fromSft = async () => {
     const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
     return rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
   };
   const { params, optimizer } = await resumeOrInit(dir, config, fromSft, { lr: schedule });
-  const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient });
+  const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient, nllCoefficient: s.nllCoefficient });
   const started = performance.now();
   const result = await trainLoop({
     label: "rm",
@@ -85,7 +102,9 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
     optimizer,
     tokensPerStep: 2 * s.pairs * config.context,
     microstep: (step, micro) => {
-      const batch = epochBatch(train, s.pairs, step - 1 + micro, subSeed(seed, "rm/order"));
+      const index = step - 1 + micro;
+      const rejectionSeed = s.freshRejections ? subSeed(seed, `rm/rejections/${epochOf(problems.length, s.pairs, index)}`) : seed;
+      const batch = preferencePairs(epochBatch(problems, s.pairs, index, subSeed(seed, "rm/order")), rejectionSeed);
       return rm.objective.run(params, rm.graph.inputs(packPreferencePairs(batch, config.context)));
     },
     evaluate: () => {
@@ -100,13 +119,25 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const summary: RmSummary = {
     stage: "rm",
     steps: s.steps,
+    head: s.head,
     pairwiseAccuracy: result.lastEval.pairwiseAccuracy,
     initialPairwiseAccuracy: stepZero(dir, "pairwiseAccuracy"),
     heldOutLoss: result.lastEval.heldOutLoss,
+    accuracyByKind: accuracyByKind(config, params, heldOut),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });
   return summary;
+}
+
+/** Pairwise accuracy on the pairs of each rejection kind present. */
+function accuracyByKind(config: GptConfig, params: Params, pairs: readonly PreferencePair[]): Partial<Record<RejectionKind, number>> {
+  const out: Partial<Record<RejectionKind, number>> = {};
+  for (const kind of REJECTION_KINDS) {
+    const ofKind = pairs.filter((p) => p.rejectedKind === kind);
+    if (ofKind.length > 0) out[kind] = pairwiseReport(config, params, ofKind).accuracy;
+  }
+  return out;
 }
 
 /**
@@ -115,11 +146,15 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
  * what the uninterrupted one would. `epochBatch(pairs, 16, step - 1, seed)`.
  */
 export function epochBatch<T>(items: readonly T[], size: number, index: number, seed: number): T[] {
-  if (size > items.length) throw new Error(`epochBatch: batch of ${size} from only ${items.length} items`);
-  const perEpoch = Math.floor(items.length / size);
-  const epoch = Math.floor(index / perEpoch);
-  const at = (index % perEpoch) * size;
+  const epoch = epochOf(items.length, size, index);
+  const at = (index % Math.floor(items.length / size)) * size;
   return shuffled(items, makeRng(subSeed(seed, `epoch/${epoch}`))).slice(at, at + size);
+}
+
+/** The epoch that batch `index` of `epochBatch(items, size, index, seed)` belongs to. */
+export function epochOf(items: number, size: number, index: number): number {
+  if (size > items) throw new Error(`epochBatch: batch of ${size} from only ${items} items`);
+  return Math.floor(index / Math.floor(items / size));
 }
 
 /** A metric of the step-0 evaluation in a stage's metrics.jsonl (the start of a resumed run). */

@@ -5,6 +5,7 @@ import type { GptConfig } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
 import { type Checkpoint, loadCheckpoint } from "../train/checkpoint.js";
 import { type AdamW, type AdamWOptions, adamW } from "../train/optimizer.js";
+import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, arithmeticProblems } from "../data/arithmetic.js";
 import type { RunSize } from "./sizes.js";
 
 export const stageDir = (root: string, size: RunSize, stage: string): string => join(root, size, stage);
@@ -64,4 +65,12 @@ export interface RlStageSummary {
   readonly initialRewardMean: number;
   readonly rewardMean: number;
   readonly seconds: number;
+}
+
+/**
+ * The first `count` train-side problems of the task (the same prefix SFT trained on, extended):
+ * the prompts of the RL stages and the problems of the preference pairs.
+ */
+export function rlPrompts(task: ArithmeticPresetName, count: number): ArithmeticProblem[] {
+  return arithmeticProblems({ ...ARITHMETIC_PRESETS[task], trainSize: count }).train;
 }

@@ -6,7 +6,6 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { arithmeticProblems } from "../data/arithmetic.js";
 import type { GptConfig } from "../nn/gpt.js";
 import { type Params, disposeParams } from "../nn/params.js";
 import { heldOutScore } from "../rl/evaluate.js";
@@ -18,7 +17,7 @@ import { readHistory } from "./ppo.js";
 import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, rlPrompts, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface TrpoSettings {
   readonly steps: number;
@@ -32,9 +31,11 @@ export interface TrpoSettings {
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
   readonly evalProblems: number | null;
+  /** Train-side problems the prompts are drawn from (the first 4000 are SFT's). */
+  readonly trainProblems: number;
 }
 
-const common = { maxKl: 0.01, cgIterations: 10, damping: 0.1, backtrackSteps: 10, evalProblems: null } as const;
+const common = { maxKl: 0.01, cgIterations: 10, damping: 0.1, backtrackSteps: 10, evalProblems: null, trainProblems: 4000 } as const;
 
 /** TRPO's settings per run size. */
 export const TRPO_SETTINGS: Readonly<Record<RunSize, TrpoSettings>> = {
@@ -79,7 +80,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
   } else {
     params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   }
-  const trainer = trpoTrainer(config, params, arithmeticProblems(size.task).train, {
+  const trainer = trpoTrainer(config, params, rlPrompts(size.task, s.trainProblems), {
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping,
     backtrackSteps: s.backtrackSteps, seed,
   });

@@ -32,13 +32,20 @@ import { generate } from "../sample/generate.js";
 import { type Objective, type ObjectiveResult, objective } from "../train/objective.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { type PolicyGraph, policyGraph, scoreLogprobs } from "./policy.js";
-import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
+import { type PackedSequences, packSequences, responsesOf, samplerLogprobs } from "./sequences.js";
 
 export interface GrpoTrainerOptions {
   /** Prompts per rollout (P). */
   readonly promptsPerStep: number;
   /** Completions per prompt (G). */
   readonly groupSize: number;
+  /**
+   * Sampling temperature of the rollouts (default 1). Below 1 the groups concentrate on the
+   * policy's likeliest answers, so the updates decide between those (what greedy decoding
+   * picks); the sampled tokens are then rescored at temperature 1, so the loss's ratio compares
+   * the policy with itself, as PPO's `temperature` does.
+   */
+  readonly temperature?: number;
   /** Response budget; the task's answers need at most 7 tokens with EOS. Default 7. */
   readonly maxNewTokens?: number;
   /** Optimizer updates per rollout (μ; GRPO's "iterations"). Default 1. */
@@ -146,22 +153,23 @@ export async function grpoRollout(
   const chosen = drawDistinct(problems.length, P, makeRng(subSeed(seed, `grpo/prompts/${index}`))).map((i) => problems[i]);
   const rows = chosen.flatMap((p) => Array.from({ length: G }, () => p));
   const prompts = rows.map((p) => encodePrompt(p.prompt, tok));
+  const temperature = options.temperature ?? 1;
+  if (!(temperature > 0)) throw new RicciError(`grpo: temperature must be positive, got ${temperature}`);
   const rollout = await generate(config, params, prompts, {
-    maxNewTokens, temperature: 1, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `grpo/sample/${index}`),
+    maxNewTokens, temperature, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `grpo/sample/${index}`),
   });
   const responses = responsesOf(rollout);
   const packed = packSequences(prompts, responses, config.context, tok.padId);
   const batch = rows.length;
   const ctx = config.context;
-  const oldLogp = new Float32Array(batch * ctx);
+  const graph = policyGraph(config, batch);
+  // The sampler's log-probs are of softmax(logits / T): the policy's own only at T = 1.
+  const oldLogp = temperature === 1
+    ? samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, maxNewTokens, ctx)
+    : scoreLogprobs(graph, params, packed).map((x, i) => (packed.responseMask[i] === 1 ? x : 0));
   const lossMask = Float32Array.from(packed.responseMask);
-  for (let r = 0; r < batch; r++) {
-    // Response token j is the target at position (prompt length − 1 + j).
-    const offset = r * ctx + prompts[r].length - 1;
-    for (let j = 0; j < rollout.lengths[r]; j++) oldLogp[offset + j] = rollout.logprobs[r * maxNewTokens + j];
-    if (options.maskTruncated === true && !rollout.finished[r]) lossMask.fill(0, r * ctx, (r + 1) * ctx);
-  }
-  const refLogp = scoreLogprobs(policyGraph(config, batch), reference, packed);
+  if (options.maskTruncated === true) rollout.finished.forEach((finished, r) => finished || lossMask.fill(0, r * ctx, (r + 1) * ctx));
+  const refLogp = scoreLogprobs(graph, reference, packed);
   const texts = responses.map((ids) => tok.decode(ids));
   const reward = options.reward ?? ((p: ArithmeticProblem, text: string) => ruleReward(p, text, options.rewardWeights));
   const rewards = Float64Array.from(rows, (p, r) => reward(p, texts[r]));

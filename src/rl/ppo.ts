@@ -40,7 +40,7 @@ import { type Objective, objective } from "../train/objective.js";
 import { type AdamW, clipByGlobalNorm } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import { type PolicyGraph, policyGraph, scoreLogprobs } from "./policy.js";
-import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
+import { type PackedSequences, packSequences, responsesOf, samplerLogprobs } from "./sequences.js";
 
 /**
  * A sequence-level reward: one score per (problem, response), given as decoded text and as the
@@ -279,16 +279,6 @@ export interface PpoRollout {
   readonly advantages: PpoAdvantages;
   readonly texts: readonly string[];
   readonly stats: Record<string, number>;
-}
-
-/** The sampler's per-token log-probs laid out like `packed` (response token j of row r is the target at prompt length − 1 + j). */
-export function samplerLogprobs(prompts: readonly (readonly number[])[], logprobs: Float32Array, lengths: readonly number[], maxNewTokens: number, context: number): Float32Array {
-  const out = new Float32Array(prompts.length * context);
-  prompts.forEach((prompt, r) => {
-    const offset = r * context + prompt.length - 1;
-    for (let j = 0; j < lengths[r]; j++) out[offset + j] = logprobs[r * maxNewTokens + j];
-  });
-  return out;
 }
 
 /** `count` prompts of rollout `index`, drawn without replacement (seeded by purpose and index). */

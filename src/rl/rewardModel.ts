@@ -1,7 +1,16 @@
 /**
- * Reward model (TRL's RewardTrainer): a GPT trunk with a scalar head, trained on preference
- * pairs with the Bradley–Terry loss. The score of a sequence is the head read at its last real
- * token (the EOS), picked in the DSL by a one-hot of `lastIndex` over `seq`.
+ * Reward model (TRL's RewardTrainer): a GPT trunk initialised from SFT that maps a sequence
+ * [BOS, prompt, response, EOS] to one number, trained on preference pairs with the
+ * Bradley–Terry loss. Two ways to read that number off the trunk (`RewardHead`):
+ * - "lastToken" (TRL's AutoModelForSequenceClassification): a scalar head `valueHead` read at
+ *   the sequence's last real token (the EOS), picked in the DSL by a one-hot of `lastIndex`
+ *   over `seq`. Its config has `head: "scalar"`.
+ * - "likelihood" (a generative reward model): the trunk keeps its LM head and the score is the
+ *   response's log-likelihood Σ_t log π_φ(y_t | x, y_<t) (EOS included). It starts as the SFT
+ *   model's own ranking of the pair and Bradley–Terry sharpens it; every token position
+ *   contributes, so checking the answer happens where the answer is written, not all at the EOS.
+ *   Its config has `head: "lm"`.
+ * The head is told by the config alone, so a checkpoint says which reward model it is.
  *
  * Layout: a batch of P preference pairs is packed as 2P rows, row 2i the chosen and row 2i + 1
  * the rejected completion of pair i (`packPreferencePairs`). The trunk runs on the {batch, seq}
@@ -12,10 +21,10 @@
 import { encodePrompt } from "../data/arithmetic.js";
 import type { PreferencePair } from "../data/preferences.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
-import { dot, gather, mean, oneHot, sub, variable } from "../dsl/build.js";
+import { add, div, dot, gather, mean, oneHot, scale, sub, sum, variable } from "../dsl/build.js";
 import { RicciError } from "../dsl/errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
-import { edgeSize } from "../losses/masked.js";
+import { edgeSize, maskedSum } from "../losses/masked.js";
 import { bradleyTerryLoss, rewardAccuracy } from "../losses/rewardModel.js";
 import { tf } from "../lower/backend.js";
 import { compile } from "../lower/compile.js";
@@ -23,6 +32,7 @@ import { type GptConfig, type GptData, type GptParams, gptConstants, gptData, gp
 import type { Params } from "../nn/params.js";
 import { type Objective, objective } from "../train/objective.js";
 import { makeRng, normals, subSeed } from "../util/random.js";
+import { policyGraph } from "./policy.js";
 import { type PackedSequences, packSequences } from "./sequences.js";
 
 /** Preference pairs packed two rows per pair: chosen at row 2i, rejected at row 2i + 1. */
@@ -72,18 +82,25 @@ export function splitPairs(perRow: Expr, selection: PairSelection): { chosen: Ex
   return { chosen: gather(perRow, selection.chosenRow, "batch"), rejected: gather(perRow, selection.rejectedRow, "batch") };
 }
 
-/** The reward model's config: the policy's, with a scalar head instead of the LM head. */
-export const rewardModelConfig = (policy: GptConfig): GptConfig => ({ ...policy, head: "scalar" });
+/** How a reward model reads its score off the trunk (see the file's comment). */
+export type RewardHead = "lastToken" | "likelihood";
+export const REWARD_HEADS: readonly RewardHead[] = ["lastToken", "likelihood"];
+
+/** The reward model's config: the policy's, with a scalar head ("lastToken", the default) or its LM head ("likelihood"). */
+export const rewardModelConfig = (policy: GptConfig, head: RewardHead = "lastToken"): GptConfig => ({ ...policy, head: head === "lastToken" ? "scalar" : "lm" });
+
+/** Which reward head a reward-model config has: `rewardHeadOf(rewardModelConfig(c, "likelihood"))` is "likelihood". */
+export const rewardHeadOf = (config: GptConfig): RewardHead => (config.head === "scalar" ? "lastToken" : "likelihood");
 
 /**
  * Reward-model parameters from a policy (SFT) checkpoint: every trunk tensor is taken as is
  * (same names), the LM head `unembed` is disposed, and `valueHead` is drawn N(0, headStd²)
  * (0.02, like Hugging Face's sequence-classification head) so that initial scores are
- * distinct and initial pairwise accuracy is an honest coin flip, not a tie.
+ * distinct and initial pairwise accuracy is an honest coin flip, not a tie. A "likelihood"
+ * config keeps every tensor, LM head included.
  * Takes ownership of `policyParams`: `rewardModelFromPolicy(sft.params, rmConfig, seed)`.
  */
 export function rewardModelFromPolicy(policyParams: Params, config: GptConfig, seed: number, headStd = 0.02): Params {
-  if (config.head !== "scalar") throw new RicciError(`rewardModelFromPolicy: config must have head "scalar", got "${config.head ?? "lm"}"`);
   const out: Params = {};
   for (const [name, v] of Object.entries(gptParams(config))) {
     if (name === "valueHead") {
@@ -108,6 +125,32 @@ export function lastTokenScores(config: GptConfig, params: GptParams, data: GptD
   return dot(perPosition, oneHot(lastIndex, { seq: edgeSize(perPosition, "seq", "lastTokenScores") }), "seq");
 }
 
+/** Per-row reward scores {batch} of packed sequences, and the data they read. */
+export interface SequenceScorer {
+  readonly parameters: readonly Variable[];
+  readonly scores: Expr;
+  /** Response tokens (EOS included) of each row {batch}: the likelihood head's, null for the last-token head. */
+  readonly responseTokens: Expr | null;
+  inputs(packed: PackedSequences): Record<string, Int32Array | Float32Array | Float64Array>;
+}
+
+/** `sequenceScorer(rmConfig, 64).scores`: the reward of each of 64 packed rows, by the config's head. */
+export function sequenceScorer(config: GptConfig, rows: number): SequenceScorer {
+  if (rewardHeadOf(config) === "likelihood") {
+    const policy = policyGraph(config, rows);
+    return { parameters: policy.parameters, scores: maskedSum(policy.logp, policy.mask, "seq"), responseTokens: sum(policy.mask, "seq"), inputs: policy.inputs };
+  }
+  const params = gptParams(config);
+  const lastIndex = variable("lastIndex", { batch: rows });
+  const constants = gptConstants(config);
+  return {
+    parameters: Object.values(params),
+    scores: lastTokenScores(config, params, gptData(config, rows), lastIndex),
+    responseTokens: null,
+    inputs: (packed) => ({ ...constants, tokens: packed.tokens, lastIndex: packed.lastIndex }),
+  };
+}
+
 /** The reward model's expressions for batches of `pairs` preference pairs (2·pairs rows). */
 export interface RewardModelGraph {
   readonly config: GptConfig;
@@ -116,26 +159,23 @@ export interface RewardModelGraph {
   readonly scores: Expr;
   readonly chosen: Expr;
   readonly rejected: Expr;
+  /** Response tokens of each chosen completion {comparison} (likelihood head), else null. */
+  readonly chosenTokens: Expr | null;
   inputs(batch: PackedPairs): Record<string, Int32Array | Float32Array | Float64Array>;
 }
 
 /** `rewardModelGraph(rmConfig, 16)`: scores of 32 packed rows, read at their last tokens, split by side. */
 export function rewardModelGraph(config: GptConfig, pairs: number): RewardModelGraph {
-  const rows = 2 * pairs;
-  const params = gptParams(config);
-  const data = gptData(config, rows);
-  const lastIndex = variable("lastIndex", { batch: rows });
-  const selection = pairSelection(pairs);
-  const scores = lastTokenScores(config, params, data, lastIndex);
-  const constants = gptConstants(config);
+  const scorer = sequenceScorer(config, 2 * pairs);
   return {
     config,
-    parameters: Object.values(params),
-    scores,
-    ...splitPairs(scores, selection),
+    parameters: scorer.parameters,
+    scores: scorer.scores,
+    ...splitPairs(scorer.scores, pairSelection(pairs)),
+    chosenTokens: scorer.responseTokens === null ? null : splitPairs(scorer.responseTokens, pairSelection(pairs)).chosen,
     inputs: (b) => {
       if (b.pairs !== pairs) throw new RicciError(`rewardModelGraph: built for ${pairs} pairs, given ${b.pairs}`);
-      return { ...constants, tokens: b.packed.tokens, lastIndex: b.packed.lastIndex, chosenRow: b.chosenRow, rejectedRow: b.rejectedRow };
+      return { ...scorer.inputs(b.packed), chosenRow: b.chosenRow, rejectedRow: b.rejectedRow };
     },
   };
 }
@@ -145,6 +185,12 @@ export interface RewardModelOptions {
   readonly margin?: number;
   /** TRL's center_rewards_coefficient; default 0.01 (see `rewardModelObjective`). */
   readonly centerCoefficient?: number;
+  /**
+   * Likelihood head only: adds α·(NLL of the chosen responses, per token), as DPO's RPO term
+   * does, so the model keeps learning to write the preferred answer while it learns to rank.
+   * Default 0.
+   */
+  readonly nllCoefficient?: number;
 }
 
 /** The Bradley–Terry objective of a reward model. */
@@ -173,8 +219,13 @@ function pairwiseMetrics(graph: RewardModelGraph, margin: number): Record<"accur
 export function rewardModelObjective(config: GptConfig, pairs: number, options: RewardModelOptions = {}): RewardModelObjective {
   const graph = rewardModelGraph(config, pairs);
   const margin = options.margin ?? 0;
-  const loss = bradleyTerryLoss({ chosen: graph.chosen, rejected: graph.rejected, margin }, { centerCoefficient: options.centerCoefficient ?? 0.01 });
-  return { graph, objective: objective(loss, graph.parameters, pairwiseMetrics(graph, margin)) };
+  const bradleyTerry = bradleyTerryLoss({ chosen: graph.chosen, rejected: graph.rejected, margin }, { centerCoefficient: options.centerCoefficient ?? 0.01 });
+  const alpha = options.nllCoefficient ?? 0;
+  if (alpha === 0) return { graph, objective: objective(bradleyTerry, graph.parameters, pairwiseMetrics(graph, margin)) };
+  if (graph.chosenTokens === null) throw new RicciError(`rewardModelObjective: nllCoefficient ${alpha} needs the likelihood head (the last-token head has no LM head)`);
+  const chosenNll = scale(div(sum(graph.chosen), sum(graph.chosenTokens)), -1);
+  const loss = add(bradleyTerry, scale(chosenNll, alpha));
+  return { graph, objective: objective(loss, graph.parameters, { ...pairwiseMetrics(graph, margin), chosenNll }) };
 }
 
 export interface PairwiseReport {
@@ -208,8 +259,8 @@ export function pairwiseReport(config: GptConfig, params: Params, pairs: readonl
 }
 
 /**
- * Rewards of prompt + response token sequences (PPO's score): the head at each row's last
- * token. Responses should end with EOS where they finished (`responsesOf` keeps it).
+ * Rewards of prompt + response token sequences (PPO's score), by the config's head.
+ * Responses should end with EOS where they finished (`responsesOf` keeps it).
  * `scoreResponses(rmConfig, rmParams, prompts, responses)` → Float32Array, one per row.
  */
 export function scoreResponses(
@@ -220,11 +271,8 @@ export function scoreResponses(
   padToken: number = charTokenizer.padId,
 ): Float32Array {
   const packed = packSequences(prompts, responses, config.context, padToken);
-  const rows = packed.batch;
-  const data = gptData(config, rows);
-  const lastIndex = variable("lastIndex", { batch: rows });
-  const run = compile({ scores: lastTokenScores(config, gptParams(config), data, lastIndex) });
-  const out = run.runSync({ ...gptConstants(config), tokens: packed.tokens, lastIndex: packed.lastIndex, ...rmParams });
+  const scorer = sequenceScorer(config, packed.batch);
+  const out = compile({ scores: scorer.scores }).runSync({ ...scorer.inputs(packed), ...rmParams });
   const scores = Float32Array.from(out.scores.dataSync());
   out.scores.dispose();
   return scores;

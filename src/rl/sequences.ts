@@ -47,3 +47,13 @@ export function responsesOf(rollout: Rollout): number[][] {
     Array.from(rollout.tokens.subarray(r * rollout.maxNewTokens, r * rollout.maxNewTokens + rollout.lengths[r])),
   );
 }
+
+/** The sampler's per-token log-probs laid out like `packed` (response token j of row r is the target at prompt length − 1 + j). */
+export function samplerLogprobs(prompts: readonly (readonly number[])[], logprobs: Float32Array, lengths: readonly number[], maxNewTokens: number, context: number): Float32Array {
+  const out = new Float32Array(prompts.length * context);
+  prompts.forEach((prompt, r) => {
+    const offset = r * context + prompt.length - 1;
+    for (let j = 0; j < lengths[r]; j++) out[offset + j] = logprobs[r * maxNewTokens + j];
+  });
+  return out;
+}

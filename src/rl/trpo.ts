@@ -30,8 +30,8 @@ import type { Params } from "../nn/params.js";
 import { generate } from "../sample/generate.js";
 import { subSeed } from "../util/random.js";
 import { type PolicyGraph, policyGraph } from "./policy.js";
-import { drawProblems, ruleRewardFunction, samplerLogprobs, type RewardFunction } from "./ppo.js";
-import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
+import { drawProblems, ruleRewardFunction, type RewardFunction } from "./ppo.js";
+import { type PackedSequences, packSequences, responsesOf, samplerLogprobs } from "./sequences.js";
 
 export interface TrpoTrainerOptions {
   readonly promptsPerStep: number;
