@@ -25,7 +25,7 @@ import { policyGraph, scoreLogprobs } from "../src/rl/policy.js";
 import {
   type PpoMinibatch, initValueFromPolicy, ppoAdvantages, ppoObjective, ppoRollout, ppoTrainer, ruleRewardFunction,
 } from "../src/rl/ppo.js";
-import { type PackedSequences, packSequences } from "../src/rl/sequences.js";
+import { type PackedSequences, packSequences, selectRows } from "../src/rl/sequences.js";
 import { conjugateGradient, groupBaseline, lineSearch, trpoKernels, trpoStep, trpoTrainer } from "../src/rl/trpo.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
 import { adamW } from "../src/train/optimizer.js";
@@ -114,6 +114,21 @@ describe("TRPO's Fisher-vector product and conjugate gradient", () => {
     const reference = fisher64(v);
     expect(dotOf(reference, reference)).toBeGreaterThan(1e-6); // a real signal, not zeros
     expect(relativeError(compiled, reference)).toBeLessThan(1e-4);
+    Object.values(params).forEach((t) => t.dispose());
+  });
+
+  it("a subsampled Fisher (fisherBatch) is the Fisher of every (batch / fisherBatch)-th row", () => {
+    const params = toParams(tiny, theta64);
+    const wide = randomBatch(6, 8);
+    const wideData = { packed: wide, advantages: advantagesFor(wide, 10) };
+    const sub = selectRows(wide, [0, 2, 4]);
+    expect(Array.from(sub.tokens.subarray(tiny.context, 2 * tiny.context))).toEqual(Array.from(wide.tokens.subarray(2 * tiny.context, 3 * tiny.context)));
+    const subsampled = trpoKernels(tiny, 6, 3).fisherVector(params, wideData, v);
+    const direct = kernels.fisherVector(params, { packed: sub, advantages: new Float32Array(3 * tiny.context) }, v);
+    expect(relativeError(subsampled, direct)).toBeLessThan(1e-5);
+    const whole = trpoKernels(tiny, 6).fisherVector(params, wideData, v);
+    expect(relativeError(subsampled, whole)).toBeGreaterThan(1e-3); // other rows, another matrix
+    expect(() => trpoKernels(tiny, 6, 7)).toThrow(/fisherBatch must be an integer in 1…6/);
     Object.values(params).forEach((t) => t.dispose());
   });
 

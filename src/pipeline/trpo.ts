@@ -27,6 +27,8 @@ export interface TrpoSettings {
   readonly maxKl: number;
   readonly cgIterations: number;
   readonly damping: number;
+  /** Rows the Fisher-vector products average over (null: all of promptsPerStep × groupSize). */
+  readonly fisherBatch: number | null;
   readonly backtrackSteps: number;
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
@@ -35,7 +37,7 @@ export interface TrpoSettings {
   readonly trainProblems: number;
 }
 
-const common = { maxKl: 0.01, cgIterations: 10, damping: 0.1, backtrackSteps: 10, evalProblems: null, trainProblems: 4000 } as const;
+const common = { maxKl: 0.01, cgIterations: 10, damping: 0.1, fisherBatch: null, backtrackSteps: 10, evalProblems: null, trainProblems: 4000 } as const;
 
 /** TRPO's settings per run size. */
 export const TRPO_SETTINGS: Readonly<Record<RunSize, TrpoSettings>> = {
@@ -81,7 +83,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
     params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   }
   const trainer = trpoTrainer(config, params, rlPrompts(size.task, s.trainProblems), {
-    promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping,
+    promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping, fisherBatch: s.fisherBatch ?? undefined,
     backtrackSteps: s.backtrackSteps, seed,
   });
   const heldOut = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);

@@ -57,3 +57,24 @@ export function samplerLogprobs(prompts: readonly (readonly number[])[], logprob
   });
   return out;
 }
+
+/** The rows `rows` of a packed batch, in that order: `selectRows(packed, [0, 4, 8])`. */
+export function selectRows(packed: PackedSequences, rows: readonly number[]): PackedSequences {
+  const c = packed.context;
+  const take = <T extends Int32Array | Float32Array>(a: T, make: (n: number) => T): T => {
+    const out = make(rows.length * c);
+    rows.forEach((r, i) => {
+      if (!(r >= 0 && r < packed.batch)) throw new RicciError(`selectRows: row ${r} of a batch of ${packed.batch}`);
+      out.set(a.subarray(r * c, (r + 1) * c), i * c);
+    });
+    return out;
+  };
+  return {
+    tokens: take(packed.tokens, (n) => new Int32Array(n)),
+    targets: take(packed.targets, (n) => new Int32Array(n)),
+    responseMask: take(packed.responseMask, (n) => new Float32Array(n)),
+    lastIndex: Int32Array.from(rows, (r) => packed.lastIndex[r]),
+    batch: rows.length,
+    context: c,
+  };
+}

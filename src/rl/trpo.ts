@@ -31,7 +31,7 @@ import { generate } from "../sample/generate.js";
 import { subSeed } from "../util/random.js";
 import { type PolicyGraph, policyGraph } from "./policy.js";
 import { drawProblems, ruleRewardFunction, type RewardFunction } from "./ppo.js";
-import { type PackedSequences, packSequences, responsesOf, samplerLogprobs } from "./sequences.js";
+import { type PackedSequences, packSequences, responsesOf, samplerLogprobs, selectRows } from "./sequences.js";
 
 export interface TrpoTrainerOptions {
   readonly promptsPerStep: number;
@@ -42,6 +42,13 @@ export interface TrpoTrainerOptions {
   readonly cgIterations?: number;
   /** λ in (F + λI)x = g. Default 0.1. */
   readonly damping?: number;
+  /**
+   * Sequences the Fisher-vector products average over: every (batch / fisherBatch)-th row of
+   * the rollout (as Schulman's TRPO code subsamples them), so conjugate gradient, a dozen
+   * second-order passes per step, costs that many rows while the gradient, the KL bound and the
+   * line search use them all. Default: the whole batch.
+   */
+  readonly fisherBatch?: number;
   /** Halvings tried by the line search. Default 10. */
   readonly backtrackSteps?: number;
   readonly maxNewTokens?: number;
@@ -229,13 +236,27 @@ export interface TrpoData {
   readonly advantages: Float32Array;
 }
 
-/** Compiles TRPO's expressions once: `trpoKernels(config, 64).fisherVector(params, data, v)`. */
-export function trpoKernels(config: GptConfig, batch: number): TrpoKernels {
+/**
+ * Compiles TRPO's expressions once: `trpoKernels(config, 64).fisherVector(params, data, v)`;
+ * `trpoKernels(config, 256, 64)` takes Fisher-vector products on 64 of the 256 rows.
+ */
+export function trpoKernels(config: GptConfig, batch: number, fisherBatch: number = batch): TrpoKernels {
+  if (!(Number.isInteger(fisherBatch) && fisherBatch >= 1 && fisherBatch <= batch)) {
+    throw new RicciError(`trpo: fisherBatch must be an integer in 1…${batch} (the batch), got ${fisherBatch}`);
+  }
   const g = trpoGraph(config, batch);
   const names = g.layout.names;
   const gradients = grad(g.surrogate, g.graph.parameters);
   const gradRun: Compiled<string> = compile(Object.fromEntries(names.map((n, i) => [n, gradients[i]])));
-  const fvRun: Compiled<string> = compile(g.fisherVector);
+  const fisherGraph = fisherBatch === batch ? g : trpoGraph(config, fisherBatch);
+  const fisherRows = Array.from({ length: fisherBatch }, (_, i) => Math.floor((i * batch) / fisherBatch));
+  const fisherData = (data: TrpoData): TrpoData => {
+    if (fisherBatch === batch) return data;
+    const advantages = new Float32Array(fisherBatch * config.context);
+    fisherRows.forEach((r, i) => advantages.set(data.advantages.subarray(r * config.context, (r + 1) * config.context), i * config.context));
+    return { packed: selectRows(data.packed, fisherRows), advantages };
+  };
+  const fvRun: Compiled<string> = compile(fisherGraph.fisherVector);
   const logitsRun: Compiled<"logits"> = compile({ logits: g.graph.logits });
   const trialRun: Compiled<"surrogate" | "kl"> = compile({ surrogate: g.trialSurrogate, kl: g.trialKl });
   const inputsOf = (data: TrpoData): Record<string, Int32Array | Float32Array | Float64Array> => ({ ...g.graph.inputs(data.packed), advantages: data.advantages });
@@ -257,7 +278,8 @@ export function trpoKernels(config: GptConfig, batch: number): TrpoKernels {
       const tangents = g.layout.unflatten(v);
       const named = Object.fromEntries(names.map((n) => [`tangent.${n}`, tangents[n]]));
       try {
-        return flatOut(fvRun.runSync({ ...inputsOf(data), ...params, ...named }));
+        const sub = fisherData(data);
+        return flatOut(fvRun.runSync({ ...fisherGraph.graph.inputs(sub.packed), advantages: sub.advantages, ...params, ...named }));
       } finally {
         Object.values(tangents).forEach((t) => t.dispose());
       }
@@ -434,7 +456,7 @@ export interface TrpoTrainer {
 /** TRPO over `params` (replaced in place): `await trpoTrainer(config, params, train, opts).iteration(0)`. */
 export function trpoTrainer(config: GptConfig, params: Params, problems: readonly ArithmeticProblem[], options: TrpoTrainerOptions): TrpoTrainer {
   if (!Number.isInteger(options.groupSize) || options.groupSize < 2) throw new RicciError(`trpo: groupSize must be an integer ≥ 2, got ${options.groupSize}`);
-  const kernels = trpoKernels(config, options.promptsPerStep * options.groupSize);
+  const kernels = trpoKernels(config, options.promptsPerStep * options.groupSize, options.fisherBatch);
   let current: TrpoRollout | null = null;
   return {
     kernels,
