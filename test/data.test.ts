@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  ARITHMETIC_PRESETS, BOS_ID, CHARACTERS, EOS_ID, PAD_ID, arithmeticProblems, charTokenizer, checkAnswer,
+  ARITHMETIC_PRESETS, BOS_ID, CHARACTERS, EOS_ID, PAD_ID, arithmeticProblems, charTokenizer, checkAnswer, digitCredit,
   encodePrompt, formatExample, isTestProblem, makeProblem, numberWords, packSft, preferenceDataset, preferencePairs,
   pretrainCorpus, ruleReward, sampleWindows, sftBatch, stripSpecialMarkers,
   type ArithmeticProblem, type Operator,
@@ -367,5 +367,25 @@ describe("preference pairs", () => {
     expect(other.filter((p, i) => p.rejected !== train[i].rejected).length).toBeGreaterThan(train.length / 2);
     const problems = problemSets.default.train;
     expect(preferencePairs([problems[10]], 7)[0]).toEqual(train[10]);
+  });
+});
+
+describe("digit partial credit", () => {
+  it("counts agreeing digit places from the units, over the longer number", () => {
+    expect(digitCredit(42, 42)).toBe(1);
+    expect(digitCredit(42, 47)).toBe(0.5);
+    expect(digitCredit(42, 142)).toBeCloseTo(2 / 3, 12);
+    expect(digitCredit(245, 45)).toBeCloseTo(2 / 3, 12);
+    expect(digitCredit(42, -42)).toBe(0);
+    expect(digitCredit(0, 0)).toBe(1);
+    expect(digitCredit(42, null)).toBe(0);
+  });
+
+  it("adds weight × credit to the rule reward only when asked", () => {
+    const p = makeProblem(17, "+", 25);
+    expect(ruleReward(p, "=47<eos>")).toBeCloseTo(0.1, 12);
+    expect(ruleReward(p, "=47<eos>", { correct: 1, format: 0.1, digits: 0.5 })).toBeCloseTo(0.1 + 0.25, 12);
+    expect(ruleReward(p, "=42<eos>", { correct: 1, format: 0.1, digits: 0.5 })).toBeCloseTo(1.6, 12);
+    expect(ruleReward(p, "no idea", { correct: 1, format: 0.1, digits: 0.5 })).toBe(0);
   });
 });

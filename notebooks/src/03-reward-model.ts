@@ -8,8 +8,16 @@ export default [
     a response and outputs a scalar score $r(p, y)$. It is trained on **preference pairs** —
     for the same prompt, a chosen response $y_w$ and a rejected one $y_l$ — with the
     Bradley–Terry model: $P(y_w \\succ y_l) = \\sigma(r(p, y_w) - r(p, y_l))$, so the loss is
-    $-\\log \\sigma(r_w - r_l - \\text{margin})$. Here the model is the SFT network with its
-    language-model head replaced by a scalar head, read at the response's last token.
+    $-\\log \\sigma(r_w - r_l - \\text{margin})$.
+
+    Two ways to read $r$ off a GPT initialised from SFT (\`RM_SETTINGS.head\`):
+    - **lastToken** (TRL's sequence classifier): replace the language-model head by a scalar
+      head read at the response's last token. It starts at chance (50%) and must learn to check
+      the whole answer in that one position.
+    - **likelihood** (a generative reward model, the default): keep the language-model head and
+      score a response by its log-likelihood $r(p, y) = \\sum_t \\log \\pi_\\phi(y_t \\mid p, y_{<t})$.
+      It starts at the SFT model's own ranking of the pair; Bradley–Terry sharpens it, and a
+      small NLL term on the chosen answers (as in RPO) keeps it learning the arithmetic.
   `),
   setup,
   code(`
@@ -36,11 +44,16 @@ export default [
     ## Outcome: held-out pairwise accuracy
 
     The fraction of held-out pairs (prompts never seen in training) where the reward model
-    scores the chosen response above the rejected one. It starts near chance (50%).
+    scores the chosen response above the rejected one, overall and per kind of rejected
+    response: malformed answers are easy, answers off by one or by ten need the arithmetic.
   `),
   code(`
-    const required = size === "full" ? 0.75 : 0.65;
+    summary.accuracyByKind
+  `),
+  code(`
+    const required = size === "full" ? 0.9 : 0.7;
     if (!(summary.pairwiseAccuracy >= required)) throw new Error(\`pairwise accuracy ${"${summary.pairwiseAccuracy}"} < ${"${required}"}\`);
+    if (!(summary.pairwiseAccuracy > summary.initialPairwiseAccuracy)) throw new Error("training did not raise the pairwise accuracy");
     \`outcome: held-out pairwise accuracy ${"${(100 * summary.initialPairwiseAccuracy).toFixed(1)}"}% → ${"${(100 * summary.pairwiseAccuracy).toFixed(1)}"}%\`
   `),
 ];

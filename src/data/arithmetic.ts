@@ -280,6 +280,27 @@ export function checkAnswer(problem: Pick<ArithmeticProblem, "answer">, response
 export interface RewardWeights {
   readonly correct: number;
   readonly format: number;
+  /**
+   * Partial credit per answer digit (default 0): weight × the fraction of digit places, aligned
+   * from the units, where the first integer of the response agrees with the answer (signs must
+   * agree; the longer of the two numbers sets the places). A denser signal than exact match: a
+   * wrong answer with the right units digit still earns some reward.
+   */
+  readonly digits?: number;
+}
+
+/**
+ * The fraction of digit places (aligned from the units) where `given` agrees with `answer`:
+ * `digitCredit(42, 47)` is 0.5, `digitCredit(42, 142)` is 2/3, `digitCredit(42, -42)` is 0.
+ */
+export function digitCredit(answer: number, given: number | null): number {
+  if (given === null || Math.sign(given) * Math.sign(answer) < 0) return 0;
+  const a = String(Math.abs(answer));
+  const g = String(Math.abs(given));
+  const places = Math.max(a.length, g.length);
+  let same = 0;
+  for (let i = 1; i <= places; i++) if (a.length >= i && g.length >= i && a[a.length - i] === g[g.length - i]) same++;
+  return same / places;
 }
 
 /** Rule-based reward: weights.correct·[correct] + weights.format·[well formed]; `ruleReward(p, "=42")` is 1.1. */
@@ -290,7 +311,8 @@ export function ruleReward(
   options: CheckOptions = {},
 ): number {
   const check = checkAnswer(problem, responseText, options);
-  return (check.correct ? weights.correct : 0) + (check.wellFormed ? weights.format : 0);
+  const partial = weights.digits === undefined || weights.digits === 0 ? 0 : weights.digits * digitCredit(problem.answer, check.parsed);
+  return (check.correct ? weights.correct : 0) + (check.wellFormed ? weights.format : 0) + partial;
 }
 
 /** The model's input for a prompt (what sampling continues from): [BOS, ...prompt]. */

@@ -38,10 +38,12 @@ export interface GrpoSettings {
   readonly trainProblems: number;
   /** Rollout sampling temperature (the loss rescores at 1; see GrpoTrainerOptions.temperature). */
   readonly temperature: number;
+  /** Weight of the rule reward's per-digit partial credit (0: R1's correct + format only). */
+  readonly digitCredit: number;
 }
 
 const common = {
-  updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1,
+  updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1, digitCredit: 0,
 } as const;
 
 /** GRPO's settings per run size. */
@@ -76,7 +78,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   });
   const trainerOptions: GrpoTrainerOptions = {
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, updatesPerRollout: s.updatesPerRollout, beta: s.beta,
-    epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, temperature: s.temperature, seed,
+    epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, temperature: s.temperature, rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed,
   };
   const trainer = grpoTrainer(config, params, reference, rlPrompts(settings.task, s.trainProblems), trainerOptions);
   const heldOut = evalProblems(options.size);
