@@ -1,13 +1,20 @@
 /**
  * The ricci command line: `tsx src/cli/main.ts <stage> [--size ci|full] [--root runs] [--seed 0]`.
  * Stages: pretrain, sft, rm, ppo, grpo, dpo, trpo, and `pipeline` (all of them in that order, then
- * the report). Each resumes from its own checkpoint.
+ * the report). Each resumes from its own checkpoint. `ppo` also takes `--reward rule|model`.
  */
 import { initBackend } from "../lower/backend.js";
 import { PIPELINE, pipeline } from "../pipeline/run.js";
 import { parseSize } from "../pipeline/sizes.js";
 
-const stages: Record<string, (options: { size: "ci" | "full"; root: string; seed: number }) => Promise<object>> = {
+interface CliOptions {
+  readonly size: "ci" | "full";
+  readonly root: string;
+  readonly seed: number;
+  readonly reward?: "rule" | "model";
+}
+
+const stages: Record<string, (options: CliOptions) => Promise<object>> = {
   ...Object.fromEntries(PIPELINE),
   pipeline,
 };
@@ -26,14 +33,16 @@ function parseArgs(argv: readonly string[]): { stage: string; flags: Record<stri
 async function main(): Promise<void> {
   const { stage, flags } = parseArgs(process.argv.slice(2));
   if (!(stage in stages)) {
-    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0]`);
+    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)]`);
     process.exitCode = 2;
     return;
   }
   const backend = await initBackend();
   const size = parseSize(flags.size);
   console.error(`ricci ${stage} --size ${size} on backend "${backend}"`);
-  const summary = await stages[stage]({ size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0) });
+  const reward = flags.reward;
+  if (reward !== undefined && reward !== "rule" && reward !== "model") throw new Error(`--reward must be "rule" or "model", got "${reward}"`);
+  const summary = await stages[stage]({ size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }) });
   console.log(JSON.stringify(summary, null, 2));
 }
 

@@ -1,9 +1,11 @@
 /**
  * PPO stage: RL from the SFT checkpoint with a value model and a reward (src/rl/ppo.ts). The
  * reward is the task's rule reward ("rule") by default; "model" uses the trained reward model of
- * runs/<size>/rm. Measured at full size, the reward model (78.6% held-out pairwise accuracy,
- * short of its 90% target) is exploited: PPO raised its reward 0.64 → 1.01 while held-out
- * accuracy fell 43.0% → 23.8% (reward hacking). Hence "rule" until the reward model is better. `npm run ppo -- --size ci`
+ * runs/<size>/rm (`npm run ppo -- --reward model`). Measured at full size: the last-token scalar
+ * reward model (78.6% pairwise) was exploited — its reward rose 0.64 → 1.01 while held-out
+ * accuracy fell 43.0% → 23.8% (reward hacking); the likelihood-head reward model (90.4%) is not:
+ * 43.0% → 45.0% in 60 iterations, KL 0.15 nats, like the rule reward's 45.6%. The rule reward
+ * stays the default as the exact signal. `npm run ppo -- --size ci`
  * writes runs/<size>/ppo/{checkpoint.ckpt (policy), value.ckpt (value model), metrics.jsonl,
  * summary.json}; a rerun resumes from the last checkpoint pair.
  *
@@ -127,6 +129,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   if (done !== null) return done;
   const rmPath = checkpointPath(stageDir(root, options.size, "rm"));
   const rewardKind = options.reward ?? "rule";
+  if (rewardKind === "model" && !existsSync(rmPath)) throw new Error(`ppo: --reward model needs the reward model at ${rmPath}; run the rm stage first (npm run rm -- --size ${options.size})`);
   const reward = rewardKind === "model" ? await loadRewardModel(rmPath, config) : ruleRewardFunction();
   const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
