@@ -43,7 +43,9 @@ export const SIZES: Readonly<Record<RunSize, SizeSettings>> = {
     corpus: "full",
     task: "default",
     pretrain: { steps: 1000, batch: 32, lr: 2e-3, warmup: 50, evalEvery: 100 },
-    sft: { steps: 800, batch: 32, lr: 1e-3, warmup: 40, evalEvery: 100 },
+    // 800 steps stop inside SFT's steep phase, where float-level differences upstream moved the
+    // result between 27% and 43% held-out; 1600 reach 49.6% with the gains flattening.
+    sft: { steps: 1600, batch: 32, lr: 1e-3, warmup: 40, evalEvery: 200 },
     evalProblems: 500,
   },
 };
