@@ -22,7 +22,7 @@ import { type Params, disposeParams } from "../nn/params.js";
 import { heldOutScore } from "../rl/evaluate.js";
 import { REWARD_HEADS, rewardModelConfig, scoreResponses } from "../rl/rewardModel.js";
 import { type PpoTrainerOptions, type RewardFunction, initValueFromPolicy, ppoTrainer, ruleRewardFunction, valueConfigOf } from "../rl/ppo.js";
-import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
+import { configDifferences, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, writeCurves } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { metricsWriter, progress } from "../train/progress.js";
@@ -100,7 +100,7 @@ export interface PpoSummary extends RlStageSummary {
  */
 export async function loadRewardModel(rmPath: string, config: GptConfig, tokenizer: Tokenizer = charTokenizer): Promise<RewardFunction> {
   const rm = await loadCheckpoint(rmPath);
-  const head = REWARD_HEADS.find((h) => sameConfig(rm.config, rewardModelConfig(config, h)));
+  const head = REWARD_HEADS.find((h) => configDifferences(rm.config, rewardModelConfig(config, h)).length === 0);
   if (head === undefined) {
     disposeParams(rm.params);
     throw new Error(`ppo: reward model ${rmPath} has config ${JSON.stringify(rm.config)}, which is not a reward model of the policy ${JSON.stringify(config)}`);
@@ -108,13 +108,6 @@ export async function loadRewardModel(rmPath: string, config: GptConfig, tokeniz
   const rmConfig = rewardModelConfig(config, head);
   return (problems, _texts, responseIds) =>
     scoreResponses(rmConfig, rm.params, problems.map((p) => encodePrompt(p.prompt, tokenizer)), responseIds, tokenizer.padId);
-}
-
-/** Configs equal field by field ("lm" and an absent head are the same). */
-function sameConfig(a: GptConfig, b: GptConfig): boolean {
-  const norm = (c: GptConfig): string =>
-    JSON.stringify(Object.entries({ ...c, head: c.head ?? "lm" }).filter(([, v]) => v !== undefined).sort(([x], [y]) => x.localeCompare(y)));
-  return norm(a) === norm(b);
 }
 
 /** Runs (or resumes) the PPO stage: `await ppo({ size: "ci", root: "runs", reward: "rule" })`. */

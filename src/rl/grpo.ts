@@ -31,8 +31,8 @@ import { evaluate } from "../reference/evaluate.js";
 import { generate } from "../sample/generate.js";
 import { type Objective, type ObjectiveResult, objective } from "../train/objective.js";
 import { makeRng, subSeed } from "../util/random.js";
-import { type PolicyGraph, policyGraph, scoreLogprobs } from "./policy.js";
-import { type PackedSequences, packSequences, responsesOf, samplerLogprobs } from "./sequences.js";
+import { type PolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
+import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
 
 export interface GrpoTrainerOptions {
   /** Prompts per rollout (P). */
@@ -163,10 +163,7 @@ export async function grpoRollout(
   const batch = rows.length;
   const ctx = config.context;
   const graph = policyGraph(config, batch);
-  // The sampler's log-probs are of softmax(logits / T): the policy's own only at T = 1.
-  const oldLogp = temperature === 1
-    ? samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, maxNewTokens, ctx)
-    : scoreLogprobs(graph, params, packed).map((x, i) => (packed.responseMask[i] === 1 ? x : 0));
+  const oldLogp = rolloutLogprobs(graph, params, packed, prompts, rollout, temperature);
   const lossMask = Float32Array.from(packed.responseMask);
   if (options.maskTruncated === true) rollout.finished.forEach((finished, r) => finished || lossMask.fill(0, r * ctx, (r + 1) * ctx));
   const refLogp = scoreLogprobs(graph, reference, packed);

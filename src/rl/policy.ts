@@ -9,7 +9,8 @@ import { tokenLogProbs } from "../losses/crossEntropy.js";
 import { type Compiled, compile } from "../lower/compile.js";
 import { type GptConfig, type GptParams, gptConstants, gptData, gptForward, gptParams } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
-import type { PackedSequences } from "./sequences.js";
+import type { Rollout } from "../sample/generate.js";
+import { type PackedSequences, samplerLogprobs } from "./sequences.js";
 
 export interface PolicyGraph {
   readonly config: GptConfig;
@@ -53,4 +54,23 @@ export function scoreLogprobs(graph: PolicyGraph, params: Params, batch: PackedS
   const values = out.logp.dataSync() as Float32Array;
   out.logp.dispose();
   return values;
+}
+
+/**
+ * The sampling policy's log-probs of a rollout's tokens, laid out like `packed` (0 off the
+ * response). The sampler's own are of softmax(logits / T), the policy's only at T = 1; at any
+ * other temperature the tokens are rescored at T = 1, so a PPO/GRPO ratio compares the policy
+ * with itself. `rolloutLogprobs(graph, params, packed, prompts, rollout, 0.7)`.
+ */
+export function rolloutLogprobs(
+  graph: PolicyGraph,
+  params: Params,
+  packed: PackedSequences,
+  prompts: readonly (readonly number[])[],
+  rollout: Rollout,
+  temperature: number,
+): Float32Array {
+  return temperature === 1
+    ? samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, rollout.maxNewTokens, packed.context)
+    : scoreLogprobs(graph, params, packed).map((x, i) => (packed.responseMask[i] === 1 ? x : 0));
 }

@@ -39,8 +39,8 @@ import { generate } from "../sample/generate.js";
 import { type Objective, objective } from "../train/objective.js";
 import { type AdamW, clipByGlobalNorm } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
-import { type PolicyGraph, policyGraph, scoreLogprobs } from "./policy.js";
-import { type PackedSequences, packSequences, responsesOf, samplerLogprobs } from "./sequences.js";
+import { type PolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
+import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
 
 /**
  * A sequence-level reward: one score per (problem, response), given as decoded text and as the
@@ -318,10 +318,7 @@ export async function ppoRollout(
   const responses = responsesOf(rollout);
   const packed = packSequences(prompts, responses, ctx, tok.padId);
   const graph = policyGraph(config, batch);
-  // The sampler's log-probs are of softmax(logits / T): the policy's own only at T = 1.
-  const oldLogp = temperature === 1
-    ? samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, maxNewTokens, ctx)
-    : scoreLogprobs(graph, policy, packed).map((x, i) => (packed.responseMask[i] === 1 ? x : 0));
+  const oldLogp = rolloutLogprobs(graph, policy, packed, prompts, rollout, temperature);
   const refLogp = scoreLogprobs(graph, reference, packed);
   const oldValues = scoreValues(config, value, packed).map((x, i) => x * packed.responseMask[i]);
   const texts = responses.map((ids) => tok.decode(ids));

@@ -250,11 +250,18 @@ export function trpoKernels(config: GptConfig, batch: number, fisherBatch: numbe
   const gradRun: Compiled<string> = compile(Object.fromEntries(names.map((n, i) => [n, gradients[i]])));
   const fisherGraph = fisherBatch === batch ? g : trpoGraph(config, fisherBatch);
   const fisherRows = Array.from({ length: fisherBatch }, (_, i) => Math.floor((i * batch) / fisherBatch));
+  // The subsample of a rollout, cut once: conjugate gradient asks for a dozen products on it.
+  const subsamples = new WeakMap<TrpoData, TrpoData>();
   const fisherData = (data: TrpoData): TrpoData => {
     if (fisherBatch === batch) return data;
-    const advantages = new Float32Array(fisherBatch * config.context);
-    fisherRows.forEach((r, i) => advantages.set(data.advantages.subarray(r * config.context, (r + 1) * config.context), i * config.context));
-    return { packed: selectRows(data.packed, fisherRows), advantages };
+    let sub = subsamples.get(data);
+    if (sub === undefined) {
+      const advantages = new Float32Array(fisherBatch * config.context);
+      fisherRows.forEach((r, i) => advantages.set(data.advantages.subarray(r * config.context, (r + 1) * config.context), i * config.context));
+      sub = { packed: selectRows(data.packed, fisherRows), advantages };
+      subsamples.set(data, sub);
+    }
+    return sub;
   };
   const fvRun: Compiled<string> = compile(fisherGraph.fisherVector);
   const logitsRun: Compiled<"logits"> = compile({ logits: g.graph.logits });

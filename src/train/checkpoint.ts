@@ -318,12 +318,17 @@ function checkPayload(header: Header, payload: Buffer): Checked<void> {
   return E.right(undefined);
 }
 
-function checkConfig(found: GptConfig, expected: GptConfig): Checked<void> {
+/** How `found` differs from `expected`, field by field ("head is \"lm\" in the file, unset expected"); empty when equal. */
+export function configDifferences(found: GptConfig, expected: GptConfig): string[] {
   const keys = [...new Set([...Object.keys(found), ...Object.keys(expected)])].sort();
   const show = (x: unknown): string => (x === undefined ? "unset" : JSON.stringify(x));
-  const diffs = keys
+  return keys
     .filter((k) => JSON.stringify(found[k as keyof GptConfig]) !== JSON.stringify(expected[k as keyof GptConfig]))
     .map((k) => `${k} is ${show(found[k as keyof GptConfig])} in the file, ${show(expected[k as keyof GptConfig])} expected`);
+}
+
+function checkConfig(found: GptConfig, expected: GptConfig): Checked<void> {
+  const diffs = configDifferences(found, expected);
   return diffs.length === 0 ? E.right(undefined) : E.left(`config mismatch: ${diffs.join("; ")}`);
 }
 
