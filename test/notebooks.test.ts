@@ -8,14 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type NotebookRun, runNotebooks } from "../notebooks/run.js";
+import { PIPELINE, pipeline } from "../src/pipeline/run.js";
 
 const fresh = (label: string): string => mkdtempSync(join(tmpdir(), `ricci-notebooks-${label}-`));
 
 describe("notebooks at --size ci", () => {
   let first: NotebookRun[] = [];
+  const rootA = fresh("runs-a");
 
   it("all execute without a cell error and end with an asserted outcome", () => {
-    first = runNotebooks({ size: "ci", root: fresh("runs-a"), outDir: fresh("out-a") });
+    first = runNotebooks({ size: "ci", root: rootA, outDir: fresh("out-a") });
     expect(first.map((r) => r.notebook)).toEqual([
       "00-dsl-tour.ipynb", "01-pretraining.ipynb", "02-sft.ipynb", "03-reward-model.ipynb",
       "04-ppo.ipynb", "05-grpo.ipynb", "06-dpo.ipynb", "07-trpo.ipynb",
@@ -35,6 +37,17 @@ describe("notebooks at --size ci", () => {
     expect(svgs.length).toBeGreaterThan(2);
     for (const svg of svgs) expect(String(Array.isArray(svg) ? svg.join("") : svg)).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
   });
+
+  it("leave finished stages that `pipeline` (RL stages in 2 child processes) reads back into its report", async () => {
+    const { report, rows } = await pipeline({ size: "ci", root: rootA, jobs: 2 });
+    expect(rows.map((r) => r.stage)).toEqual(PIPELINE.map(([name]) => name));
+    for (const { stage, summary } of rows) {
+      expect(summary, stage).toEqual(JSON.parse(readFileSync(join(rootA, "ci", stage, "summary.json"), "utf8")));
+    }
+    const text = readFileSync(report, "utf8");
+    expect(text).toContain("RL stages in 2 processes");
+    expect(text).toMatch(/\| grpo \| \d+\.\d% \|/);
+  }, 600_000);
 
   it("reproduce the same outcome numbers on a second run from scratch (seeded)", () => {
     const second = runNotebooks({ size: "ci", root: fresh("runs-b"), outDir: fresh("out-b") });

@@ -1,7 +1,8 @@
 /**
  * The ricci command line: `tsx src/cli/main.ts <stage> [--size ci|full] [--root runs] [--seed 0]`.
  * Stages: pretrain, sft, rm, ppo, grpo, dpo, trpo, and `pipeline` (all of them in that order, then
- * the report). Each resumes from its own checkpoint. `ppo` also takes `--reward rule|model`.
+ * the report). Each resumes from its own checkpoint. `ppo` also takes `--reward rule|model`;
+ * `pipeline` takes `--jobs N`, the processes its RL stages run in (default: the cores, at most 4).
  */
 import { initBackend } from "../lower/backend.js";
 import { PIPELINE, pipeline } from "../pipeline/run.js";
@@ -12,6 +13,7 @@ interface CliOptions {
   readonly root: string;
   readonly seed: number;
   readonly reward?: "rule" | "model";
+  readonly jobs?: number;
 }
 
 const stages: Record<string, (options: CliOptions) => Promise<object>> = {
@@ -33,7 +35,7 @@ function parseArgs(argv: readonly string[]): { stage: string; flags: Record<stri
 async function main(): Promise<void> {
   const { stage, flags } = parseArgs(process.argv.slice(2));
   if (!(stage in stages)) {
-    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)]`);
+    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)] [--jobs N (pipeline)]`);
     process.exitCode = 2;
     return;
   }
@@ -42,7 +44,11 @@ async function main(): Promise<void> {
   console.error(`ricci ${stage} --size ${size} on backend "${backend}"`);
   const reward = flags.reward;
   if (reward !== undefined && reward !== "rule" && reward !== "model") throw new Error(`--reward must be "rule" or "model", got "${reward}"`);
-  const summary = await stages[stage]({ size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }) });
+  const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new Error(`--jobs must be a positive integer, got "${flags.jobs}"`);
+  const summary = await stages[stage]({
+    size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }), ...(jobs === undefined ? {} : { jobs }),
+  });
   console.log(JSON.stringify(summary, null, 2));
 }
 

@@ -14,14 +14,23 @@ export interface StageRow {
 const num = (v: unknown, digits = 3): string => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
 const pct = (v: unknown): string => (typeof v === "number" && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : "–");
 
+/** How the run went: the backend, the pipeline's wall-clock seconds, and its RL processes. */
+export interface RunFacts {
+  readonly backend: string;
+  readonly seconds: number;
+  readonly jobs: number;
+}
+
 /** Writes `<root>/<size>/report.md` atomically and returns its path. */
-export function writeReport(root: string, size: RunSize, rows: readonly StageRow[], backend: string): string {
+export function writeReport(root: string, size: RunSize, rows: readonly StageRow[], facts: RunFacts): string {
   const dir = join(root, size);
   const lines = [
     `# ricci pipeline report (--size ${size})`,
     "",
-    `Backend: ${backend}. Held-out numbers are on the arithmetic task's test split (greedy exact match);`,
-    "KL is KL(π ‖ π_SFT) per sequence in nats, estimated on sampled held-out responses.",
+    `Backend: ${facts.backend}. Wall clock ${(facts.seconds / 60).toFixed(1)} min for this invocation (stages already finished are`,
+    `read back, not rerun), with the RL stages in ${facts.jobs} process${facts.jobs === 1 ? "" : "es"}; a stage's own time is its "seconds".`,
+    "Held-out numbers are on the arithmetic task's test split (greedy exact match); KL is KL(π ‖ π_SFT)",
+    "per sequence in nats, estimated on sampled held-out responses.",
     "",
     "| stage | held-out accuracy | well-formed | KL from SFT | other | seconds |",
     "|---|---|---|---|---|---|",

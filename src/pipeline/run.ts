@@ -1,9 +1,13 @@
 /**
- * The main job: every stage in order — pretrain → SFT → reward model → PPO, GRPO, DPO, TRPO — each resuming
- * from its own checkpoint, then the report. `npm run pipeline -- --size ci`.
+ * The main job: every stage — pretrain → SFT → reward model → PPO, GRPO, DPO, TRPO — each resuming
+ * from its own checkpoint, then the report. `npm run pipeline -- --size ci`. The RL stages read
+ * only the SFT and reward-model checkpoints, so with `jobs` > 1 they run side by side in child
+ * processes (src/pipeline/processes.ts); their numbers are the same either way.
  */
+import { availableParallelism } from "node:os";
 import { activeBackend } from "../lower/backend.js";
 import { dpo } from "./dpo.js";
+import { runStageProcesses } from "./processes.js";
 import { grpo } from "./grpo.js";
 import { ppo } from "./ppo.js";
 import { pretrain } from "./pretrain.js";
@@ -26,16 +30,39 @@ export const PIPELINE: readonly (readonly [name: string, run: Stage])[] = [
   ["trpo", trpo],
 ];
 
-export async function pipeline(options: { size: RunSize; root?: string; seed?: number }): Promise<{ report: string; rows: StageRow[] }> {
+/** Stages that depend only on SFT and the reward model, longest first (the order lanes take them). */
+export const PARALLEL_STAGES: readonly string[] = ["grpo", "ppo", "trpo", "dpo"];
+
+export interface PipelineOptions {
+  readonly size: RunSize;
+  readonly root?: string;
+  readonly seed?: number;
+  /** Processes for the RL stages (1: all in this process, in PIPELINE order). Default: the cores, at most 4. */
+  readonly jobs?: number;
+}
+
+export async function pipeline(options: PipelineOptions): Promise<{ report: string; rows: StageRow[]; seconds: number }> {
   const root = options.root ?? "runs";
-  const rows: StageRow[] = [];
-  for (const [name, run] of PIPELINE) {
-    const started = performance.now();
+  const seed = options.seed ?? 0;
+  const jobs = options.jobs ?? Math.min(availableParallelism(), PARALLEL_STAGES.length);
+  if (!(Number.isInteger(jobs) && jobs >= 1)) throw new Error(`pipeline: jobs must be a positive integer, got ${jobs}`);
+  const started = performance.now();
+  const summaries = new Map<string, Record<string, unknown>>();
+  const inProcess = jobs === 1 ? PIPELINE : PIPELINE.filter(([name]) => !PARALLEL_STAGES.includes(name));
+  for (const [name, run] of inProcess) {
+    const stageStarted = performance.now();
     console.error(`\n== ${name} ==`);
-    const summary = (await run({ size: options.size, root, seed: options.seed ?? 0 })) as Record<string, unknown>;
-    console.error(`${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${JSON.stringify(summary)}`);
-    rows.push({ stage: name, summary });
+    const summary = (await run({ size: options.size, root, seed })) as Record<string, unknown>;
+    console.error(`${name} done in ${((performance.now() - stageStarted) / 1000).toFixed(0)} s: ${JSON.stringify(summary)}`);
+    summaries.set(name, summary);
   }
-  const report = writeReport(root, options.size, rows, activeBackend() ?? "?");
-  return { report, rows };
+  if (jobs > 1) {
+    console.error(`\n== ${PARALLEL_STAGES.join(", ")} in ${Math.min(jobs, PARALLEL_STAGES.length)} processes ==`);
+    const parallel = await runStageProcesses(PARALLEL_STAGES, { size: options.size, root, seed }, jobs);
+    PARALLEL_STAGES.forEach((name, i) => summaries.set(name, parallel[i]));
+  }
+  const rows = PIPELINE.map(([stage]) => ({ stage, summary: summaries.get(stage) ?? {} }));
+  const seconds = (performance.now() - started) / 1000;
+  const report = writeReport(root, options.size, rows, { backend: activeBackend() ?? "?", seconds, jobs });
+  return { report, rows, seconds };
 }

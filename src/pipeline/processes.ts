@@ -1,0 +1,69 @@
+/**
+ * Stages side by side in child processes. The wasm backend runs one thread per process, so on
+ * a machine with several cores the RL stages (which read only the SFT and reward-model
+ * checkpoints, never each other's) finish in the time of the longest lane instead of the sum.
+ * Each child is this package's own CLI (`src/cli/main.ts` under tsx, `dist/cli/main.js` when
+ * built), so a stage computes exactly what it computes when run alone: same seed, same numbers.
+ */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { RunSize } from "./sizes.js";
+
+export interface StageProcessOptions {
+  readonly size: RunSize;
+  readonly root: string;
+  readonly seed: number;
+}
+
+/** The CLI entry point beside this module, and the node flags that run it (tsx for .ts sources). */
+function cliCommand(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  const cli = fileURLToPath(new URL(`../cli/main${extname(here)}`, import.meta.url));
+  return extname(here) === ".ts" ? ["--import", import.meta.resolve("tsx"), cli] : [cli];
+}
+
+/** Runs `ricci <stage>` in a child process, its log lines prefixed "[stage] "; resolves to its summary. */
+export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
+  const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  createInterface({ input: child.stderr }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
+  let stdout = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`stage ${stage} exited with code ${code} (its log lines above start with [${stage}])`));
+      try {
+        resolve(JSON.parse(stdout) as Record<string, unknown>);
+      } catch {
+        reject(new Error(`stage ${stage} printed no JSON summary on stdout: ${stdout.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+/**
+ * Runs `stages` in at most `jobs` child processes at once, each lane taking the next stage as it
+ * frees up (so list the longest first). Every stage runs to the end even if another fails; the
+ * failures are then thrown together. Resolves to the summaries in the order of `stages`.
+ */
+export async function runStageProcesses(stages: readonly string[], options: StageProcessOptions, jobs: number): Promise<Record<string, unknown>[]> {
+  const results: PromiseSettledResult<Record<string, unknown>>[] = new Array(stages.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < stages.length) {
+      const i = next++;
+      const started = performance.now();
+      const [settled] = await Promise.allSettled([runStageProcess(stages[i], options)]);
+      results[i] = settled;
+      const outcome = settled.status === "fulfilled" ? "done" : "failed";
+      console.error(`${stages[i]} ${outcome} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, stages.length)) }, lane));
+  const failures = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason instanceof Error ? r.reason.message : r.reason)] : []));
+  if (failures.length > 0) throw new Error(`${failures.length} of ${stages.length} stages failed:\n${failures.join("\n")}`);
+  return results.map((r) => (r as PromiseFulfilledResult<Record<string, unknown>>).value);
+}
