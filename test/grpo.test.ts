@@ -17,6 +17,7 @@ import { type Params, initGpt } from "../src/nn/params.js";
 import { grpo } from "../src/pipeline/grpo.js";
 import { SIZES } from "../src/pipeline/sizes.js";
 import { type GrpoRollout, type GrpoTrainerOptions, groupAdvantages, grpoObjective, grpoRollout, grpoTrainer } from "../src/rl/grpo.js";
+import { heldOutScore } from "../src/rl/evaluate.js";
 import { scoreLogprobs } from "../src/rl/policy.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
 import { trainLoop } from "../src/train/loop.js";
@@ -174,6 +175,22 @@ describe("GRPO training", () => {
     const after = mean(history.slice(-3));
     expect(after).toBeGreaterThan(before + 0.15);
     for (const r of history) for (const k of ["loss", "policyLoss", "kl", "clipFraction", "reinforceLoss", "advantageStd", "zeroStdGroups", "responseLength"]) expect(Number.isFinite(r[k]), k).toBe(true);
+  });
+});
+
+describe("heldOutScore's KL from the reference", () => {
+  it("is 0 for the reference itself and positive for another policy, by the k3 estimator", async () => {
+    const problems = easy.slice(0, 12);
+    const config = { ...tiny, context: 24 };
+    const a = initGpt(config, 1);
+    const b = initGpt(config, 2);
+    const same = await heldOutScore(config, a, a, problems, { klSamples: 12 });
+    expect(same.klFromReference).toBe(0);
+    const other = await heldOutScore(config, a, b, problems, { klSamples: 12 });
+    // Two small-init models are both near uniform: a small KL, but every k3 term is ≥ 0 and
+    // some are > 0 (the plain log-ratio sum could come out negative).
+    expect(other.klFromReference).toBeGreaterThan(0.001);
+    expect(other.klFromReference).toBeLessThan(1);
   });
 });
 
