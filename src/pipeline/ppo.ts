@@ -78,7 +78,7 @@ const common = {
 /** PPO's settings per run size. */
 export const PPO_SETTINGS: Readonly<Record<RunSize, PpoSettings>> = {
   ci: { ...common, steps: 30, rolloutBatch: 64, lr: 1e-4, evalEvery: 15 },
-  full: { ...common, steps: 90, rolloutBatch: 256, lr: 5e-5, evalEvery: 30 },
+  full: { ...common, steps: 400, rolloutBatch: 256, lr: 7e-5, evalEvery: 50, trainProblems: 13000 },
 };
 
 export interface PpoStageOptions extends StageOptions {
