@@ -1,6 +1,7 @@
 /**
  * The first two stages at CI size, end to end: pretraining lowers held-out loss by a clear
- * margin, SFT learns the answer format, artefacts are written, and a rerun resumes (no work).
+ * margin, SFT learns the answer format, artefacts are written, and a rerun resumes (no work);
+ * and the child-process runner's failure report.
  */
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/index.js";
 import { pretrain } from "../src/pipeline/pretrain.js";
+import { runStageProcesses } from "../src/pipeline/processes.js";
 import { sft } from "../src/pipeline/sft.js";
 
 const root = mkdtempSync(join(tmpdir(), "ricci-pipeline-"));
@@ -43,4 +45,12 @@ describe("pretrain → sft at --size ci", () => {
     expect(readFileSync(join(root, "ci", "sft", "metrics.jsonl"), "utf8")).toBe(before);
     expect(again.wellFormed).toBeGreaterThan(0.9);
   });
+});
+
+describe("stages in child processes", () => {
+  it("report a failing stage by name after the others finish, with their lines prefixed", async () => {
+    await expect(runStageProcesses(["no-such-stage", "also-missing"], { size: "ci", root, seed: 0 }, 2)).rejects.toThrow(
+      /2 of 2 stages failed:\nstage no-such-stage exited with code 2 .*\nstage also-missing exited with code 2/,
+    );
+  }, 60_000);
 });
