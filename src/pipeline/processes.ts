@@ -27,7 +27,7 @@ function cliCommand(): string[] {
 /** Runs `ricci <stage>` in a child process, its log lines prefixed "[stage] "; resolves to its summary. */
 export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
   const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   createInterface({ input: child.stderr }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
   let stdout = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

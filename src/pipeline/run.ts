@@ -44,8 +44,10 @@ export interface PipelineOptions {
 export async function pipeline(options: PipelineOptions): Promise<{ report: string; rows: StageRow[]; seconds: number }> {
   const root = options.root ?? "runs";
   const seed = options.seed ?? 0;
-  const jobs = options.jobs ?? Math.min(availableParallelism(), PARALLEL_STAGES.length);
-  if (!(Number.isInteger(jobs) && jobs >= 1)) throw new Error(`pipeline: jobs must be a positive integer, got ${jobs}`);
+  const requested = options.jobs ?? availableParallelism();
+  if (!(Number.isInteger(requested) && requested >= 1)) throw new Error(`pipeline: jobs must be a positive integer, got ${requested}`);
+  // More processes than RL stages would idle: the report and the log state the ones that run.
+  const jobs = Math.min(requested, PARALLEL_STAGES.length);
   const started = performance.now();
   const summaries = new Map<string, Record<string, unknown>>();
   const inProcess = jobs === 1 ? PIPELINE : PIPELINE.filter(([name]) => !PARALLEL_STAGES.includes(name));
@@ -57,7 +59,7 @@ export async function pipeline(options: PipelineOptions): Promise<{ report: stri
     summaries.set(name, summary);
   }
   if (jobs > 1) {
-    console.error(`\n== ${PARALLEL_STAGES.join(", ")} in ${Math.min(jobs, PARALLEL_STAGES.length)} processes ==`);
+    console.error(`\n== ${PARALLEL_STAGES.join(", ")} in ${jobs} processes ==`);
     const parallel = await runStageProcesses(PARALLEL_STAGES, { size: options.size, root, seed }, jobs);
     PARALLEL_STAGES.forEach((name, i) => summaries.set(name, parallel[i]));
   }
