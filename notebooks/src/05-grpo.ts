@@ -31,10 +31,12 @@ export default [
     const rows = readMetrics(\`${"${root}"}/${"${size}"}/grpo/metrics.jsonl\`);
     lineChart({ title: "GRPO: rollout reward", data: rows, x: "step", y: ["rewardMean"], yTitle: "mean rule reward" })
   `),
-  md(`## Outcome: held-out accuracy over the SFT start`),
+  md(`## Outcome: held-out accuracy over the SFT start (+10 points at full size)`),
   code(`
     if (!(summary.wellFormed >= 0.9)) throw new Error(\`GRPO broke the answer format: ${"${summary.wellFormed}"}\`);
-    if (!(summary.accuracy >= summary.initialAccuracy)) throw new Error(\`GRPO lowered held-out accuracy: ${"${summary.initialAccuracy}"} → ${"${summary.accuracy}"}\`);
+    // The target at full size: +10 points. At ci the SFT model answers ~2% of problems, so nearly
+    // every group is all wrong (zero advantage) and this notebook checks the mechanics only.
+    if (size === "full" && !(summary.accuracy >= summary.initialAccuracy + 0.1)) throw new Error(\`GRPO gained less than 10 points: ${"${summary.initialAccuracy}"} → ${"${summary.accuracy}"}\`);
     \`outcome: held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%, KL from SFT ${"${summary.klFromReference.toFixed(3)}"} nats\`
   `),
 ];

@@ -36,7 +36,7 @@ export interface ArithmeticProblem {
 
 /** Difficulty and sizes of a problem set; every field has a default (the "default" preset). */
 export interface ArithmeticOptions {
-  /** Which operators appear (default +, -, *). */
+  /** Which operators appear (default + and -). */
   readonly operators?: readonly Operator[];
   /** Most digits of each operand of + and - (1–3): operands are 0 … 10^digits − 1. */
   readonly digits?: number;
@@ -55,14 +55,14 @@ export type ArithmeticPresetName = "easy" | "default" | "hard";
 /**
  * Named difficulty levels: `arithmeticProblems("hard")` or `{ ...ARITHMETIC_PRESETS.hard, seed: 3 }`.
  * - easy: 2-digit addition (tiny GPTs learn it to ~100%: a sanity check).
- * - default: 2-digit + and - (non-negative results) and 1-digit × 2-digit products.
+ * - default: 2-digit + and - (non-negative results): the pipeline's task. Add "*" to the
+ *   operators for 1-digit × 2-digit products, which the 2-layer full-size GPT does not learn to
+ *   generalise: 22% held-out after SFT and after PPO or GRPO alike, in either digit order.
  * - hard: 3-digit + and - with negative results, and 2-digit × 2-digit products.
  */
 export const ARITHMETIC_PRESETS: Readonly<Record<ArithmeticPresetName, Required<ArithmeticOptions>>> = {
   easy: { operators: ["+"], digits: 2, mulDigits: [1, 1], allowNegative: false, trainSize: 4000, testSize: 500, seed: 0 },
-  default: {
-    operators: ["+", "-", "*"], digits: 2, mulDigits: [1, 2], allowNegative: false, trainSize: 4000, testSize: 500, seed: 0,
-  },
+  default: { operators: ["+", "-"], digits: 2, mulDigits: [1, 2], allowNegative: false, trainSize: 4000, testSize: 500, seed: 0 },
   hard: {
     operators: ["+", "-", "*"], digits: 3, mulDigits: [2, 2], allowNegative: true, trainSize: 4000, testSize: 500, seed: 0,
   },

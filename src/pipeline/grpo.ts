@@ -34,7 +34,7 @@ export interface GrpoSettings {
   readonly scale: GrpoScale;
   readonly maskTruncated: boolean;
   readonly evalEvery: number;
-  /** Train-side problems the prompts are drawn from (the first 4000 are SFT's). */
+  /** Train-side problems the prompts are drawn from (the first `sftProblems` are SFT's; see sizes.ts). */
   readonly trainProblems: number;
   /** Rollout sampling temperature (the loss rescores at 1; see GrpoTrainerOptions.temperature). */
   readonly temperature: number;
@@ -58,7 +58,7 @@ const common = {
 /** GRPO's settings per run size. */
 export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
   ci: { ...common, steps: 40, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 4, evalEvery: 20 },
-  full: { ...common, steps: 800, promptsPerStep: 32, groupSize: 8, lr: 1e-4, warmup: 10, evalEvery: 100, trainProblems: 13000 },
+  full: { ...common, steps: 800, promptsPerStep: 32, groupSize: 8, lr: 1e-4, warmup: 10, evalEvery: 100, trainProblems: 12000 },
 };
 
 export interface GrpoSummary extends RlStageSummary {

@@ -54,7 +54,7 @@ export interface PpoSettings {
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
   readonly evalProblems: number | null;
-  /** Train-side problems the prompts are drawn from (the first 4000 are SFT's). */
+  /** Train-side problems the prompts are drawn from (the first `sftProblems` are SFT's; see sizes.ts). */
   readonly trainProblems: number;
   /** The learning rates decay by cosine to this fraction of their peak (1: constant after warmup). */
   readonly minLrRatio: number;
@@ -81,7 +81,7 @@ const common = {
 /** PPO's settings per run size. */
 export const PPO_SETTINGS: Readonly<Record<RunSize, PpoSettings>> = {
   ci: { ...common, steps: 30, rolloutBatch: 64, lr: 1e-4, evalEvery: 15 },
-  full: { ...common, steps: 400, rolloutBatch: 256, lr: 7e-5, evalEvery: 50, trainProblems: 13000 },
+  full: { ...common, steps: 400, rolloutBatch: 256, lr: 7e-5, evalEvery: 50, trainProblems: 12000 },
 };
 
 export interface PpoStageOptions extends StageOptions {

@@ -38,8 +38,8 @@ export interface RmSettings {
   /** Held-out test pairs scored (the first n of the test split). */
   readonly heldOutPairs: number;
   /**
-   * Train-side problems the pairs are made from. The first 4000 are SFT's; more (the family has
-   * about 13.5k on the train side) give the reward model more to generalise from.
+   * Train-side problems the pairs are made from. The first `sftProblems` are SFT's; more (the
+   * default family has 12,020 on the train side) give the reward model more to generalise from.
    */
   readonly trainProblems: number;
   /** Draw each problem's rejected response afresh every epoch (else one fixed pair per problem). */
@@ -54,7 +54,7 @@ export interface RmSettings {
 // Centring is off: it would pull log-likelihoods toward 0, and the likelihood head's scores have
 // a fixed meaning already.
 const common = {
-  head: "likelihood", margin: 0, centerCoefficient: 0, nllCoefficient: 1, trainProblems: 13000, freshRejections: true,
+  head: "likelihood", margin: 0, centerCoefficient: 0, nllCoefficient: 1, trainProblems: 12000, freshRejections: true,
 } as const;
 
 /** The reward model's settings per run size. */

@@ -3,7 +3,7 @@
  * (the loss mask), from the pretrained checkpoint. Held-out exact-match accuracy is measured
  * by greedy generation on the test split.
  */
-import { type ArithmeticProblem, arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
+import { ARITHMETIC_PRESETS, type ArithmeticProblem, arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
 import { charTokenizer } from "../data/tokenizer.js";
 import type { Params } from "../nn/params.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
@@ -40,7 +40,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const dir = stageDir(root, options.size, "sft");
   const done = finishedSummary<SftSummary>(dir, s.steps);
   if (done !== null) return done;
-  const { train, test } = arithmeticProblems(settings.task);
+  const { train, test } = arithmeticProblems({ ...ARITHMETIC_PRESETS[settings.task], trainSize: settings.sftProblems });
   const examples = train.map(formatExample);
   const heldOut = evalProblems(options.size);
   const lm = lmObjective(config, s.batch);

@@ -23,6 +23,11 @@ export interface SizeSettings {
   readonly task: ArithmeticPresetName;
   readonly pretrain: StageSettings;
   readonly sft: StageSettings;
+  /**
+   * Labelled train-side problems SFT learns from (the first n). The RL stages draw their prompts
+   * from many more: a verifier needs no labels, which is what RL from rewards has over SFT.
+   */
+  readonly sftProblems: number;
   /** Held-out problems scored by greedy generation. */
   readonly evalProblems: number;
 }
@@ -36,6 +41,7 @@ export const SIZES: Readonly<Record<RunSize, SizeSettings>> = {
     task: "default",
     pretrain: { steps: 150, batch: 16, lr: 3e-3, warmup: 15, evalEvery: 50 },
     sft: { steps: 150, batch: 16, lr: 2e-3, warmup: 15, evalEvery: 75 },
+    sftProblems: 4000,
     evalProblems: 200,
   },
   full: {
@@ -46,6 +52,7 @@ export const SIZES: Readonly<Record<RunSize, SizeSettings>> = {
     // 800 steps stop inside SFT's steep phase, where float-level differences upstream moved the
     // result between 27% and 43% held-out; 1600 reach 49.6% with the gains flattening.
     sft: { steps: 1600, batch: 32, lr: 1e-3, warmup: 40, evalEvery: 200 },
+    sftProblems: 1000,
     evalProblems: 500,
   },
 };

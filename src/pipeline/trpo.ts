@@ -33,7 +33,7 @@ export interface TrpoSettings {
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
   readonly evalProblems: number | null;
-  /** Train-side problems the prompts are drawn from (the first 4000 are SFT's). */
+  /** Train-side problems the prompts are drawn from (the first `sftProblems` are SFT's; see sizes.ts). */
   readonly trainProblems: number;
 }
 
