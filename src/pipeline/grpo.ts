@@ -46,15 +46,12 @@ const common = {
   updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1, digitCredit: 0,
 } as const;
 
-// Full size runs 800 steps on prompts from 13,000 train-side problems (9,000 more than SFT saw),
-// in its own process beside PPO (src/pipeline/run.ts): 49.6% → 52.8% (step 100), 54.6% (400),
-// 56.6% (800), KL 0.28 nats per sequence, 2100 s. A 400-step schedule of the same had given
-// 56.8% (step 100: 51.6, 200: 53.2, 300: 56.6) in 1298 s with three jobs on two cores: the
-// second 400 steps buy nothing measurable.
-// Measured at full size from the 49.6% SFT start (500 held-out problems, 2–3 jobs on 2 cores):
-// 400 steps of 16 prompts × 8 at lr 5e-5 gave 53.8% in 847 s; 200 steps of 32 × 8 at lr 1e-4,
-// 54.8% in 536 s; 100 steps of 64 × 8 at 1.5e-4, 53.0%. From the 43.0% start a constant lr of
-// 1e-4 with 16 prompts slid to 45%, 2e-4 to 27%: a higher lr needs the bigger batch.
+// Full size runs 800 steps of 32 prompts × 8 drawn from 12,000 train-side problems (11,000 more
+// than SFT's), in its own process beside PPO (src/pipeline/run.ts). From the 69.6% SFT start:
+// 71.8% (step 100), 75.4% (200), 78.4% (400), 81.4% (500), 81.2% (800), KL 0.49, 2140 s. With the earlier task (× included, SFT on 4000 problems) the same settings
+// gave 49.6% → 56.6%; the batch and lr were chosen there (2–3 jobs on 2 cores): 16 prompts × 8
+// at lr 5e-5 learned slower (53.8% after 400 steps), 64 × 8 at 1.5e-4 no faster (53.0% after 100),
+// and a constant lr of 1e-4 with 16 prompts slid down (45%), 2e-4 further (27%).
 /** GRPO's settings per run size. */
 export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
   ci: { ...common, steps: 40, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 4, evalEvery: 20 },

@@ -60,19 +60,15 @@ export interface PpoSettings {
   readonly minLrRatio: number;
 }
 
-// Measured from the full SFT checkpoint (held-out greedy accuracy 43.0%, 500 problems, ±2.2
-// points): TRL's 4 epochs × 2 minibatches of 32 at lr 3e-5 gave 43.2% after 40 iterations, and
-// lr 1e-4 drifted away from the reference without gain. Sampling is cheap here and every update
-// row costs a policy plus a value forward/backward, so reusing a rollout is no cheaper than
-// drawing a fresh one: the settings spend the compute on more prompts (256 per rollout, one pass
-// in 2 minibatches of 128) at GRPO's lr, with a faster critic (its head starts at zero).
-// Full: 43.0% → 46.6% (iteration 30), 45.6% (60), 45.6% (90), KL from the SFT policy ≤ 0.2 nats
-// per sequence, 655 s on 2 shared cores. The ci start samples a correct answer ~1% of the time,
-// so its rewards are almost all format credit: ci is a smoke test (1.0% → 1.0%, 34 s), not a
-// measurable gain. Full size now runs 400 iterations at lr 7e-5 on prompts from 13,000
-// train-side problems, in its own process beside GRPO: from the 49.6% SFT start, 52.6% (50),
-// 54.6% (100), 56.6% (250), 57.0% (400), KL 0.16 nats per sequence, 1810 s; 90 iterations at
-// 5e-5 on SFT's 4000 problems had given 53.2%.
+// Sampling is cheap here and every update row costs a policy plus a value forward/backward, so
+// reusing a rollout is no cheaper than drawing a fresh one: rather than TRL's 4 epochs × small
+// minibatches (lr 3e-5: 43.0% → 43.2% in 40 iterations; lr 1e-4 drifted without gain, on an
+// earlier task), the settings spend the compute on more prompts — 256 per rollout, one pass in
+// 2 minibatches of 128 — at close to GRPO's lr, with a faster critic (its head starts at zero).
+// Full size runs 400 iterations on prompts from 12,000 train-side problems, in its own process
+// beside GRPO. From the 69.6% SFT start: 73.8% (50),
+// 75.0% (100), 78.8% (200), 79.8% (300), 79.8% (400), KL 0.46, 1863 s. The ci start samples a correct answer ~2%
+// of the time, so its rewards are almost all format credit: ci is a smoke test.
 const common = {
   minibatches: 2, epochs: 1, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
   gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3, trainProblems: 4000, minLrRatio: 0.1,
