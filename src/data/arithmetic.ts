@@ -57,7 +57,8 @@ export type ArithmeticPresetName = "easy" | "default" | "hard";
  * - easy: 2-digit addition (tiny GPTs learn it to ~100%: a sanity check).
  * - default: 2-digit + and - (non-negative results): the pipeline's task. Add "*" to the
  *   operators for 1-digit × 2-digit products, which the 2-layer full-size GPT does not learn to
- *   generalise: 22% held-out after SFT and after PPO or GRPO alike, in either digit order.
+ *   generalise: 22% held-out after SFT and after PPO or GRPO alike (28% after SFT with answers
+ *   written least-significant digit first).
  * - hard: 3-digit + and - with negative results, and 2-digit × 2-digit products.
  */
 export const ARITHMETIC_PRESETS: Readonly<Record<ArithmeticPresetName, Required<ArithmeticOptions>>> = {

@@ -15,7 +15,7 @@ import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, rlPrompts, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, trainSideProblems, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface GrpoSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
@@ -48,10 +48,11 @@ const common = {
 
 // Full size runs 800 steps of 32 prompts × 8 drawn from 12,000 train-side problems (11,000 more
 // than SFT's), in its own process beside PPO (src/pipeline/run.ts). From the 69.6% SFT start:
-// 71.8% (step 100), 75.4% (200), 78.4% (400), 81.4% (500), 81.2% (800), KL 0.49, 2140 s. With the earlier task (× included, SFT on 4000 problems) the same settings
-// gave 49.6% → 56.6%; the batch and lr were chosen there (2–3 jobs on 2 cores): 16 prompts × 8
-// at lr 5e-5 learned slower (53.8% after 400 steps), 64 × 8 at 1.5e-4 no faster (53.0% after 100),
-// and a constant lr of 1e-4 with 16 prompts slid down (45%), 2e-4 further (27%).
+// 71.8% (step 100), 75.4% (200), 78.4% (400), 81.4% (500), 81.2% (800), KL 0.49, 2140 s.
+// With the earlier task (× included, SFT on 4000 problems) the same settings gave 49.6% →
+// 56.6%; the batch and lr were chosen there (2–3 jobs on 2 cores): 16 prompts × 8 at lr 5e-5
+// learned slower (53.8% after 400 steps), 64 × 8 at 1.5e-4 no faster (53.0% after 100), and a
+// constant lr of 1e-4 with 16 prompts slid down (45%), 2e-4 further (27%).
 /** GRPO's settings per run size. */
 export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
   ci: { ...common, steps: 40, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 4, evalEvery: 20 },
@@ -86,7 +87,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, updatesPerRollout: s.updatesPerRollout, beta: s.beta,
     epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, temperature: s.temperature, rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed,
   };
-  const trainer = grpoTrainer(config, params, reference, rlPrompts(settings.task, s.trainProblems), trainerOptions);
+  const trainer = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions);
   const heldOut = evalProblems(options.size);
   const started = performance.now();
   let initial: Metrics | null = null;

@@ -29,7 +29,7 @@ import { metricsWriter, progress } from "../train/progress.js";
 import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, rlPrompts, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, trainSideProblems, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface PpoSettings {
   /** PPO iterations (rollout batches). */
@@ -66,9 +66,9 @@ export interface PpoSettings {
 // earlier task), the settings spend the compute on more prompts — 256 per rollout, one pass in
 // 2 minibatches of 128 — at close to GRPO's lr, with a faster critic (its head starts at zero).
 // Full size runs 400 iterations on prompts from 12,000 train-side problems, in its own process
-// beside GRPO. From the 69.6% SFT start: 73.8% (50),
-// 75.0% (100), 78.8% (200), 79.8% (300), 79.8% (400), KL 0.46, 1863 s. The ci start samples a correct answer ~2%
-// of the time, so its rewards are almost all format credit: ci is a smoke test.
+// beside GRPO. From the 69.6% SFT start: 73.8% (50), 75.0% (100), 78.8% (200), 79.8% (300),
+// 79.8% (400), KL 0.46, 1863 s. The ci start samples a correct answer ~2% of the time, so its
+// rewards are almost all format credit: ci is a smoke test.
 const common = {
   minibatches: 2, epochs: 1, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
   gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3, trainProblems: 4000, minLrRatio: 0.1,
@@ -152,7 +152,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
     rolloutBatch: s.rolloutBatch, minibatches: s.minibatches, epochs: s.epochs, reward, klCoef: s.klCoef, klEstimator: s.klEstimator,
     temperature: s.temperature, entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
   };
-  const problems = rlPrompts(size.task, s.trainProblems);
+  const problems = trainSideProblems(size.task, s.trainProblems);
   const trainer = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
   const heldOut: ArithmeticProblem[] = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
   const evaluate = async (): Promise<Metrics> => {

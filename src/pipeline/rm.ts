@@ -18,7 +18,7 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import type { StageOptions } from "./pretrain.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, rlPrompts, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, trainSideProblems, stageDir, writeSummary } from "./stage.js";
 
 export interface RmSettings {
   /** How the score is read off the trunk: a scalar head at the last token, or the response's log-likelihood. */
@@ -95,7 +95,7 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const done = finishedSummary<RmSummary>(dir, s.steps);
   if (done !== null) return done;
   const heldOut = preferenceDataset(settings.task, seed).test.slice(0, s.heldOutPairs);
-  const problems = rlPrompts(settings.task, s.trainProblems);
+  const problems = trainSideProblems(settings.task, s.trainProblems);
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   const fromSft = async () => {
     const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;

@@ -3,7 +3,7 @@
  * (the loss mask), from the pretrained checkpoint. Held-out exact-match accuracy is measured
  * by greedy generation on the test split.
  */
-import { ARITHMETIC_PRESETS, type ArithmeticProblem, arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
+import { type ArithmeticProblem, arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
 import { charTokenizer } from "../data/tokenizer.js";
 import type { Params } from "../nn/params.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
@@ -14,7 +14,7 @@ import { exactMatch } from "./accuracy.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import type { StageOptions } from "./pretrain.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInit, stageDir, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface SftSummary {
   readonly stage: "sft";
@@ -40,8 +40,8 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const dir = stageDir(root, options.size, "sft");
   const done = finishedSummary<SftSummary>(dir, s.steps);
   if (done !== null) return done;
-  const { train, test } = arithmeticProblems({ ...ARITHMETIC_PRESETS[settings.task], trainSize: settings.sftProblems });
-  const examples = train.map(formatExample);
+  const examples = trainSideProblems(settings.task, settings.sftProblems).map(formatExample);
+  const { test } = arithmeticProblems(settings.task);
   const heldOut = evalProblems(options.size);
   const lm = lmObjective(config, s.batch);
   const heldOutBatches = Array.from({ length: Math.floor(Math.min(test.length, 256) / s.batch) }, (_, i) =>

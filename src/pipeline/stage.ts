@@ -68,9 +68,9 @@ export interface RlStageSummary {
 }
 
 /**
- * The first `count` train-side problems of the task (the same prefix SFT trained on, extended):
- * the prompts of the RL stages and the problems of the preference pairs.
+ * The first `count` train-side problems of the task: SFT's labelled problems (`sftProblems`),
+ * and, extended, the prompts of the RL stages and the problems of the preference pairs.
  */
-export function rlPrompts(task: ArithmeticPresetName, count: number): ArithmeticProblem[] {
+export function trainSideProblems(task: ArithmeticPresetName, count: number): ArithmeticProblem[] {
   return arithmeticProblems({ ...ARITHMETIC_PRESETS[task], trainSize: count }).train;
 }

@@ -17,7 +17,7 @@ import { readHistory } from "./ppo.js";
 import type { StageOptions } from "./pretrain.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, rlPrompts, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, trainSideProblems, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
 
 export interface TrpoSettings {
   readonly steps: number;
@@ -94,7 +94,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
   } else {
     params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   }
-  const trainer = trpoTrainer(config, params, rlPrompts(size.task, s.trainProblems), {
+  const trainer = trpoTrainer(config, params, trainSideProblems(size.task, s.trainProblems), {
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping, fisherBatch: s.fisherBatch ?? undefined,
     backtrackSteps: s.backtrackSteps, seed,
   });
