@@ -4,15 +4,17 @@
  * the outputs' node ids; each step runs in its own tf.tidy and intermediate tensors are
  * disposed as soon as their last consumer has run.
  */
-import { type Edge, formatEdges } from "../dsl/edges.js";
+import { formatEdges } from "../dsl/edges.js";
 import { RicciError } from "../dsl/errors.js";
 import { type Expr, type Variable, childrenOf, topologicalOrder } from "../dsl/expr.js";
 import { type InputValue, checkFinite, flatten, isTensorLike } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";
 import { activeBackend, initBackend, tf } from "./backend.js";
-import { contractAll } from "./contract.js";
-import { applyElementwise } from "./elementwise.js";
-import { type Named, alignTo, arrange, names } from "./layout.js";
+import type { Named as NamedOf } from "./layout.js";
+import { asOutput, lowerNode } from "./plan.js";
+import { tfjsOps } from "./tfjsOps.js";
+
+type Named = NamedOf<tf.Tensor>;
 
 export interface CompileOptions {
   /** Reject NaN/Inf in inputs (reads them back: slow). Default: RICCI_CHECK_NUMERICS=1. */
@@ -34,7 +36,6 @@ export interface Compiled<K extends string> {
 }
 
 type Values = Map<number, Named>;
-type Step = (node: Expr, get: (e: Expr) => Named) => Named;
 
 const cache = new Map<string, Compiled<string>>();
 
@@ -93,7 +94,7 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
           value = { ...inputTensor(node, inputs[node.name], integerInputs.has(node.id), checkNumerics, owned), layouts: new Map() };
         } else {
           value = tf.tidy(() => {
-            const v = (steps[node.kind] as Step)(node, (e) => values.get(e.id)!);
+            const v = lowerNode(tfjsOps, node, (e) => values.get(e.id)!);
             return { tensor: v.tensor, edges: v.edges } as Named & tf.TensorContainerObject;
           }) as Named;
           value = { ...value, layouts: new Map() };
@@ -107,8 +108,7 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
       keys.forEach((k, i) => {
         const root = roots[i];
         const v = values.get(root.id)!;
-        const plain: Named = { tensor: v.tensor, edges: v.edges }; // not the layout cache: outputs leave the plan
-        const t = tf.tidy(() => arrange(materialize(plain, root.edges), names(root.edges)));
+        const t = tf.tidy(() => asOutput(tfjsOps, v, root)); // not through the layout cache: outputs leave the plan
         // Hand the caller a tensor it may dispose without touching ricci's or its own inputs.
         result[k] = t === v.tensor && !owned.has(t) ? tf.clone(t) : t;
         owned.delete(result[k]);
@@ -151,94 +151,3 @@ function inputTensor(v: Variable, value: InputValue | tf.Tensor | undefined, int
   owned.add(t);
   return { tensor: t, edges: v.edges };
 }
-
-/** A value with every edge of `edges` present (constants are kept as scalars until needed). */
-function materialize(v: Named, edges: readonly Edge[]): Named {
-  if (v.edges.length === edges.length) return v;
-  return { tensor: tf.broadcastTo(alignTo(v, edges), edges.map((e) => e.size)), edges };
-}
-
-/** Edges of `node` that the present values carry, in the order of the largest of them. */
-function presentEdges(node: Expr, values: readonly Named[]): Edge[] {
-  const base = [...values].sort((a, b) => b.edges.length - a.edges.length)[0]?.edges ?? [];
-  const present = node.edges.filter((e) => values.some((v) => v.edges.some((d) => d.name === e.name)));
-  return [...base, ...present.filter((e) => !base.some((d) => d.name === e.name))];
-}
-
-function deltaTensor(edges: readonly Edge[]): tf.Tensor {
-  const n = edges[0].size;
-  const data = new Float32Array(edges.reduce((k, e) => k * e.size, 1));
-  let stride = 0;
-  for (let k = 0, s = 1; k < edges.length; k++, s *= n) stride += s;
-  for (let i = 0; i < n; i++) data[i * stride] = 1;
-  return tf.tensor(data, edges.map((e) => e.size));
-}
-
-/** One lowering rule per node kind. */
-const steps: { [K in Exclude<Expr["kind"], "variable">]: (node: Extract<Expr, { kind: K }>, get: (e: Expr) => Named) => Named } = {
-  constant: (node) => ({ tensor: tf.scalar(node.value), edges: [] }),
-  delta: (node) => ({ tensor: deltaTensor(node.edges), edges: node.edges }),
-  oneHot: (node, get) => {
-    const index = materialize(get(node.index), node.index.edges);
-    const t = tf.oneHot(tf.cast(index.tensor, "int32"), node.edge.size);
-    return { tensor: tf.cast(t, "float32"), edges: [...index.edges, node.edge] };
-  },
-  product: (node, get) => {
-    // Constants and values broadcast lazily (missing some of their edges) act like ones along
-    // the missing edges: where no operand carries such an edge, summing it away multiplies by
-    // its size and keeping it leaves the result broadcast (lazily) along it.
-    let coefficient = 1;
-    const operands: Named[] = [];
-    for (const f of node.factors) {
-      if (f.kind === "constant") coefficient *= f.value;
-      else operands.push(get(f));
-    }
-    const carried = (name: string): boolean => operands.some((o) => o.edges.some((e) => e.name === name));
-    const declared = new Map(node.factors.flatMap((f) => f.edges.map((e) => [e.name, e.size] as const)));
-    for (const [name, size] of declared) if (!carried(name) && !node.edges.some((d) => d.name === name)) coefficient *= size;
-    if (operands.length === 0) return { tensor: tf.scalar(coefficient), edges: [] };
-    const out = names(node.edges).filter(carried);
-    const result = contractAll(operands, out);
-    return coefficient === 1 ? result : { tensor: tf.mul(result.tensor, tf.scalar(coefficient)), edges: result.edges };
-  },
-  sum: (node, get) => {
-    const terms = node.terms.map(get);
-    const target = presentEdges(node, terms);
-    let acc: tf.Tensor | null = null;
-    terms.forEach((t, k) => {
-      const aligned = alignTo(t, target);
-      const w = node.weights[k];
-      const scaled = w === 1 ? aligned : tf.mul(aligned, tf.scalar(w));
-      acc = acc === null ? scaled : tf.add(acc, scaled);
-    });
-    return { tensor: acc!, edges: target };
-  },
-  elementwise: (node, get) => {
-    const args = node.args.map(get);
-    const target = presentEdges(node, args);
-    return { tensor: applyElementwise(node.fn, args.map((a) => alignTo(a, target)), node.param), edges: target };
-  },
-  edgeFunction: (node, get) => {
-    const x = materialize(get(node.arg), node.arg.edges);
-    const axis = names(x.edges).indexOf(node.edge);
-    switch (node.fn) {
-      case "logsumexp":
-        return { tensor: tf.logSumExp(x.tensor, axis), edges: x.edges.filter((e) => e.name !== node.edge) };
-      case "max":
-        return { tensor: tf.max(x.tensor, axis), edges: x.edges.filter((e) => e.name !== node.edge) };
-      case "softmax":
-      case "logSoftmax": {
-        // tfjs normalises along the last axis only: move the edge there.
-        const edges = [...x.edges.filter((e) => e.name !== node.edge), x.edges[axis]];
-        const t = arrange(x, names(edges));
-        return { tensor: node.fn === "softmax" ? tf.softmax(t) : tf.logSoftmax(t), edges };
-      }
-    }
-  },
-  rename: (node, get) => {
-    const v = get(node.arg);
-    const map = new Map(node.mapping);
-    return { tensor: v.tensor, edges: v.edges.map((e) => ({ name: map.get(e.name) ?? e.name, size: e.size })) };
-  },
-  stopGradient: (node, get) => get(node.arg),
-};

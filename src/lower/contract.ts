@@ -3,30 +3,31 @@
  * one 2-D matMul where the edges allow (batch-free), a batched matMul otherwise, or a
  * broadcast multiply when nothing is summed. Operands are transposed explicitly (never
  * matMul's transpose flags, 10–15× slower on wasm) and the orientation needing the least
- * transposition is chosen. Callers run this inside tf.tidy, which frees the temporaries.
+ * transposition is chosen. Written against TensorOps, so every lowering target gets the same
+ * plan; tfjs callers run it inside tf.tidy, which frees the temporaries.
  */
 import type { Edge } from "../dsl/edges.js";
-import { tf } from "./backend.js";
 import { type Named, arrange, groupSize, names, sumOver } from "./layout.js";
+import type { TensorOps } from "./ops.js";
 
 const has = (edges: readonly Edge[], name: string): boolean => edges.some((e) => e.name === name);
 
 /** The product of `operands`, keeping the edges named in `out` (in any order) and summing the rest. */
-export function contractAll(operands: readonly Named[], out: readonly string[]): Named {
-  let ops = [...operands];
+export function contractAll<T>(ops: TensorOps<T>, operands: readonly Named<T>[], out: readonly string[]): Named<T> {
+  let live = [...operands];
   const neededOutside = (edge: string, skip: readonly number[]): boolean =>
-    out.includes(edge) || ops.some((o, k) => !skip.includes(k) && has(o.edges, edge));
-  while (ops.length > 1) {
-    const [i, j] = choosePair(ops, neededOutside);
-    const keep = [...ops[i].edges, ...ops[j].edges].filter((e, k, all) => neededOutside(e.name, [i, j]) && all.findIndex((f) => f.name === e.name) === k);
-    const result = contractPair(ops[i], ops[j], names(keep));
-    ops = [...ops.filter((_, k) => k !== i && k !== j), result];
+    out.includes(edge) || live.some((o, k) => !skip.includes(k) && has(o.edges, edge));
+  while (live.length > 1) {
+    const [i, j] = choosePair(live, neededOutside);
+    const keep = [...live[i].edges, ...live[j].edges].filter((e, k, all) => neededOutside(e.name, [i, j]) && all.findIndex((f) => f.name === e.name) === k);
+    const result = contractPair(ops, live[i], live[j], names(keep));
+    live = [...live.filter((_, k) => k !== i && k !== j), result];
   }
-  return sumOver(ops[0], names(ops[0].edges).filter((n) => !out.includes(n)));
+  return sumOver(ops, live[0], names(live[0].edges).filter((n) => !out.includes(n)));
 }
 
 /** Greedy choice (as opt_einsum's "greedy"): the pair whose contraction shrinks memory most. */
-function choosePair(ops: readonly Named[], neededOutside: (edge: string, skip: readonly number[]) => boolean): [number, number] {
+function choosePair<T>(ops: readonly Named<T>[], neededOutside: (edge: string, skip: readonly number[]) => boolean): [number, number] {
   let best: [number, number] = [0, 1];
   let bestCost = Infinity;
   for (let i = 0; i < ops.length; i++) {
@@ -44,33 +45,34 @@ function choosePair(ops: readonly Named[], neededOutside: (edge: string, skip: r
   return best;
 }
 
-function needsMove(x: Named, order: readonly string[]): boolean {
+function needsMove<T>(x: Named<T>, order: readonly string[]): boolean {
   const current = x.edges.filter((e) => e.size !== 1).map((e) => e.name);
   const wanted = order.filter((n) => x.edges.find((e) => e.name === n)!.size !== 1);
   return current.some((n, k) => n !== wanted[k]);
 }
 
 /** a·b summed over their shared edges not in `keep`; edges of one operand only, not kept, are summed first. */
-export function contractPair(a0: Named, b0: Named, keep: readonly string[]): Named {
-  const a = sumOver(a0, names(a0.edges).filter((n) => !keep.includes(n) && !has(b0.edges, n)));
-  const b = sumOver(b0, names(b0.edges).filter((n) => !keep.includes(n) && !has(a0.edges, n)));
+export function contractPair<T>(ops: TensorOps<T>, a0: Named<T>, b0: Named<T>, keep: readonly string[]): Named<T> {
+  const a = sumOver(ops, a0, names(a0.edges).filter((n) => !keep.includes(n) && !has(b0.edges, n)));
+  const b = sumOver(ops, b0, names(b0.edges).filter((n) => !keep.includes(n) && !has(a0.edges, n)));
+  const arrangeAs = (x: Named<T>, order: readonly Edge[]): T => arrange(ops, x, names(order));
   const larger = groupSize(a.edges) >= groupSize(b.edges) ? a : b;
   const shared = larger.edges.filter((e) => has(a.edges, e.name) && has(b.edges, e.name));
   const batch = shared.filter((e) => keep.includes(e.name));
   const contracted = shared.filter((e) => !keep.includes(e.name));
-  const freeOf = (x: Named): Edge[] => x.edges.filter((e) => !shared.some((s) => s.name === e.name));
+  const freeOf = (x: Named<T>): Edge[] => x.edges.filter((e) => !shared.some((s) => s.name === e.name));
   const Bt = groupSize(batch);
   if (contracted.length === 0) {
     // Nothing summed: a broadcast multiply [Bt, Af, 1] · [Bt, 1, Bf].
     const af = freeOf(a);
     const bf = freeOf(b);
-    const x = tf.reshape(arrangeAs(a, [...batch, ...af]), [Bt, groupSize(af), 1]);
-    const y = tf.reshape(arrangeAs(b, [...batch, ...bf]), [Bt, 1, groupSize(bf)]);
+    const x = ops.reshape(arrangeAs(a, [...batch, ...af]), [Bt, groupSize(af), 1]);
+    const y = ops.reshape(arrangeAs(b, [...batch, ...bf]), [Bt, 1, groupSize(bf)]);
     const edges = [...batch, ...af, ...bf];
-    return { tensor: tf.reshape(tf.mul(x, y), edges.map((e) => e.size)), edges };
+    return { tensor: ops.reshape(ops.binary("mul", x, y), edges.map((e) => e.size)), edges };
   }
   // Orientation: left is laid out [batch, free, contracted], right [batch, contracted, free].
-  const cost = (l: Named, r: Named): number =>
+  const cost = (l: Named<T>, r: Named<T>): number =>
     (needsMove(l, names([...batch, ...freeOf(l), ...contracted])) ? groupSize(l.edges) : 0) +
     (needsMove(r, names([...batch, ...contracted, ...freeOf(r)])) ? groupSize(r.edges) : 0);
   const [left, right] = cost(a, b) <= cost(b, a) ? [a, b] : [b, a];
@@ -82,13 +84,11 @@ export function contractPair(a0: Named, b0: Named, keep: readonly string[]): Nam
   const l = arrangeAs(left, [...batch, ...lf, ...contracted]);
   const r = arrangeAs(right, [...batch, ...contracted, ...rf]);
   if (batch.length === 0) {
-    return { tensor: tf.reshape(tf.matMul(tf.reshape(l, [groupSize(lf), C]), tf.reshape(r, [C, groupSize(rf)])), shape), edges };
+    return { tensor: ops.reshape(ops.matMul(ops.reshape(l, [groupSize(lf), C]), ops.reshape(r, [C, groupSize(rf)])), shape), edges };
   }
   if (lf.length === 0 && rf.length === 0) {
     // A batched dot product: multiply and sum beats a batched matMul of 1×C by C×1.
-    return { tensor: tf.reshape(tf.sum(tf.mul(tf.reshape(l, [Bt, C]), tf.reshape(r, [Bt, C])), 1), shape), edges };
+    return { tensor: ops.reshape(ops.sum(ops.binary("mul", ops.reshape(l, [Bt, C]), ops.reshape(r, [Bt, C])), [1]), shape), edges };
   }
-  return { tensor: tf.reshape(tf.matMul(tf.reshape(l, [Bt, groupSize(lf), C]), tf.reshape(r, [Bt, C, groupSize(rf)])), shape), edges };
+  return { tensor: ops.reshape(ops.matMul(ops.reshape(l, [Bt, groupSize(lf), C]), ops.reshape(r, [Bt, C, groupSize(rf)])), shape), edges };
 }
-
-const arrangeAs = (x: Named, order: readonly Edge[]): tf.Tensor => arrange(x, names(order));

@@ -1,68 +1,75 @@
-/** tfjs kernels for the elementwise function table, and mathjs formulas (user `fn`s) as tf ops. */
+/**
+ * Kernels for the elementwise function table, and mathjs formulas (user `fn`s), written against
+ * TensorOps so that every lowering target gets them.
+ */
 import type { MathNode } from "mathjs";
 import { RicciError } from "../dsl/errors.js";
 import { displayName, userFormula } from "../dsl/userfn.js";
-import { tf } from "./backend.js";
+import type { TensorOps, UnaryOp } from "./ops.js";
 
-type Kernel = (args: readonly tf.Tensor[], param: number | null) => tf.Tensor;
+type Kernel = <T>(ops: TensorOps<T>, args: readonly T[], param: number | null) => T;
 
-const unary = (f: (x: tf.Tensor) => tf.Tensor): Kernel => ([x]) => f(x);
-const asFloat = (t: tf.Tensor): tf.Tensor => tf.cast(t, "float32");
+const unary = (op: UnaryOp): Kernel => (ops, [x]) => ops.unary(op, x);
 
-function power(x: tf.Tensor, p: number): tf.Tensor {
-  if (p === 2) return tf.square(x);
-  if (p === 0.5) return tf.sqrt(x);
-  if (p === -1) return tf.reciprocal(x);
-  if (p === -0.5) return tf.rsqrt(x);
-  if (p === 3) return tf.mul(tf.square(x), x);
-  return tf.pow(x, tf.scalar(p));
+function power<T>(ops: TensorOps<T>, x: T, p: number): T {
+  if (p === 2) return ops.unary("square", x);
+  if (p === 0.5) return ops.unary("sqrt", x);
+  if (p === -1) return ops.unary("reciprocal", x);
+  if (p === -0.5) return ops.unary("rsqrt", x);
+  if (p === 3) return ops.binary("mul", ops.unary("square", x), x);
+  return ops.binary("pow", x, ops.scalar(p));
 }
 
 const kernels: Record<string, Kernel> = {
-  exp: unary(tf.exp),
-  log: unary(tf.log),
-  sigmoid: unary(tf.sigmoid),
-  softplus: unary(tf.softplus),
-  tanh: unary(tf.tanh),
-  relu: unary(tf.relu),
-  abs: unary(tf.abs),
-  sign: unary(tf.sign),
-  step: unary((x) => asFloat(tf.greater(x, 0))),
-  pow: ([x], p) => power(x, p!),
-  minimum: ([x, y]) => tf.minimum(x, y),
-  maximum: ([x, y]) => tf.maximum(x, y),
-  greater: ([x, y]) => asFloat(tf.greater(x, y)),
-  greaterEqual: ([x, y]) => asFloat(tf.greaterEqual(x, y)),
+  exp: unary("exp"),
+  log: unary("log"),
+  sigmoid: unary("sigmoid"),
+  softplus: unary("softplus"),
+  tanh: unary("tanh"),
+  relu: unary("relu"),
+  abs: unary("abs"),
+  sign: unary("sign"),
+  step: (ops, [x]) => ops.binary("greater", x, ops.scalar(0)),
+  pow: (ops, [x], p) => power(ops, x, p!),
+  minimum: (ops, [x, y]) => ops.binary("minimum", x, y),
+  maximum: (ops, [x, y]) => ops.binary("maximum", x, y),
+  greater: (ops, [x, y]) => ops.binary("greater", x, y),
+  greaterEqual: (ops, [x, y]) => ops.binary("greaterEqual", x, y),
 };
 
-/** Applies the elementwise function `fn` (a table key) to broadcast-aligned tensors. */
-export function applyElementwise(fn: string, args: readonly tf.Tensor[], param: number | null): tf.Tensor {
+/** Applies the elementwise function `fn` (a table key or a user `fn`) to broadcast-aligned tensors. */
+export function applyElementwise<T>(ops: TensorOps<T>, fn: string, args: readonly T[], param: number | null): T {
   const kernel = kernels[fn];
-  if (kernel !== undefined) return kernel(args, param);
+  if (kernel !== undefined) return kernel(ops, args, param);
   const formula = userFormula(fn);
-  if (formula === undefined) throw new RicciError(`no tfjs kernel for elementwise function "${fn}"`);
-  return lowerFormula(formula, args[0], displayName(fn));
+  if (formula === undefined) throw new RicciError(`no kernel for elementwise function "${fn}"`);
+  return lowerFormula(ops, formula, args[0], displayName(fn));
 }
 
-const formulaFunctions: Record<string, (x: tf.Tensor) => tf.Tensor> = {
-  exp: tf.exp, log: tf.log, sqrt: tf.sqrt, abs: tf.abs, tanh: tf.tanh, sinh: tf.sinh, cosh: tf.cosh,
-  sin: tf.sin, cos: tf.cos, tan: tf.tan, log1p: tf.log1p, expm1: tf.expm1, sign: tf.sign,
-  atan: tf.atan, asin: tf.asin, acos: tf.acos, erf: tf.erf, cube: (x) => tf.mul(tf.square(x), x), square: tf.square,
+const reciprocalOf = (op: UnaryOp) => <T>(ops: TensorOps<T>, x: T): T => ops.unary("reciprocal", ops.unary(op, x));
+
+const formulaFunctions: Record<string, <T>(ops: TensorOps<T>, x: T) => T> = {
+  ...Object.fromEntries(
+    (["exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh", "sin", "cos", "tan", "log1p", "expm1", "sign", "atan", "asin", "acos", "erf", "square"] as const).map(
+      (op) => [op, <T>(ops: TensorOps<T>, x: T): T => ops.unary(op, x)],
+    ),
+  ),
+  cube: (ops, x) => ops.binary("mul", ops.unary("square", x), x),
   // mathjs writes derivatives with the reciprocal trigonometric functions (d tanh = sech²).
-  sech: (x) => tf.reciprocal(tf.cosh(x)), csch: (x) => tf.reciprocal(tf.sinh(x)), coth: (x) => tf.reciprocal(tf.tanh(x)),
-  sec: (x) => tf.reciprocal(tf.cos(x)), csc: (x) => tf.reciprocal(tf.sin(x)), cot: (x) => tf.reciprocal(tf.tan(x)),
+  sech: reciprocalOf("cosh"), csch: reciprocalOf("sinh"), coth: reciprocalOf("tanh"),
+  sec: reciprocalOf("cos"), csc: reciprocalOf("sin"), cot: reciprocalOf("tan"),
 };
 
-/** A mathjs formula in x as tf ops on `x`. */
-export function lowerFormula(node: MathNode, x: tf.Tensor, name: string): tf.Tensor {
-  const visit = (n: MathNode): tf.Tensor => {
+/** A mathjs formula in x as ops on `x`. */
+export function lowerFormula<T>(ops: TensorOps<T>, node: MathNode, x: T, name: string): T {
+  const visit = (n: MathNode): T => {
     switch (n.type) {
       case "SymbolNode": {
         const symbol = (n as unknown as { name: string }).name;
-        return symbol === "pi" ? tf.scalar(Math.PI) : symbol === "e" ? tf.scalar(Math.E) : x;
+        return symbol === "pi" ? ops.scalar(Math.PI) : symbol === "e" ? ops.scalar(Math.E) : x;
       }
       case "ConstantNode":
-        return tf.scalar(Number((n as unknown as { value: number }).value));
+        return ops.scalar(Number((n as unknown as { value: number }).value));
       case "ParenthesisNode":
         return visit((n as unknown as { content: MathNode }).content);
       case "OperatorNode": {
@@ -70,31 +77,31 @@ export function lowerFormula(node: MathNode, x: tf.Tensor, name: string): tf.Ten
         const [a, b] = op.args;
         switch (op.fn) {
           case "unaryMinus":
-            return tf.neg(visit(a));
+            return ops.unary("neg", visit(a));
           case "unaryPlus":
             return visit(a);
           case "add":
-            return tf.add(visit(a), visit(b));
+            return ops.binary("add", visit(a), visit(b));
           case "subtract":
-            return tf.sub(visit(a), visit(b));
+            return ops.binary("sub", visit(a), visit(b));
           case "multiply":
-            return tf.mul(visit(a), visit(b));
+            return ops.binary("mul", visit(a), visit(b));
           case "divide":
-            return tf.div(visit(a), visit(b));
+            return ops.binary("div", visit(a), visit(b));
           case "pow":
-            return b.type === "ConstantNode" ? power(visit(a), Number((b as unknown as { value: number }).value)) : tf.pow(visit(a), visit(b));
+            return b.type === "ConstantNode" ? power(ops, visit(a), Number((b as unknown as { value: number }).value)) : ops.binary("pow", visit(a), visit(b));
         }
         break;
       }
       case "FunctionNode": {
         const f = n as unknown as { fn: { name: string }; args: MathNode[] };
         const kernel = formulaFunctions[f.fn.name];
-        if (kernel !== undefined && f.args.length === 1) return kernel(visit(f.args[0]));
-        if (f.fn.name === "pow" && f.args.length === 2) return tf.pow(visit(f.args[0]), visit(f.args[1]));
+        if (kernel !== undefined && f.args.length === 1) return kernel(ops, visit(f.args[0]));
+        if (f.fn.name === "pow" && f.args.length === 2) return ops.binary("pow", visit(f.args[0]), visit(f.args[1]));
         break;
       }
     }
-    throw new RicciError(`fn "${name}": cannot lower "${n.toString()}" to tfjs (supported: + - * / ^, ${Object.keys(formulaFunctions).join(", ")})`);
+    throw new RicciError(`fn "${name}": cannot lower "${n.toString()}" (supported: + - * / ^, ${Object.keys(formulaFunctions).join(", ")})`);
   };
   return visit(node);
 }

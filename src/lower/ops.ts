@@ -1,0 +1,45 @@
+/**
+ * The tensor operations a lowering target provides. The plan (contraction order, layouts,
+ * lazy broadcasts, one step per graph node) is written once against this interface; tfjs
+ * runs it eagerly (`T` is a tf.Tensor), the ONNX emitter records it as graph nodes (`T` is a
+ * value name).
+ */
+
+/** Elementwise functions of one tensor every target implements. */
+export const UNARY_OPS = [
+  "exp", "log", "sqrt", "rsqrt", "reciprocal", "square", "abs", "sign", "neg", "tanh", "sigmoid", "softplus", "relu",
+  "sinh", "cosh", "sin", "cos", "tan", "atan", "asin", "acos", "erf", "log1p", "expm1",
+] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+
+/** Elementwise functions of two tensors (numpy broadcasting); comparisons give 1.0 / 0.0. */
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "minimum" | "maximum" | "greater" | "greaterEqual";
+
+export interface TensorOps<T> {
+  /** A scalar of the compute dtype. */
+  scalar(value: number): T;
+  /** A constant tensor of the compute dtype, values row-major. */
+  constant(values: Float32Array, shape: readonly number[]): T;
+  reshape(t: T, shape: readonly number[]): T;
+  transpose(t: T, perm: readonly number[]): T;
+  broadcastTo(t: T, shape: readonly number[]): T;
+  /** [m, k]·[k, n] or batched [b, m, k]·[b, k, n]. */
+  matMul(a: T, b: T): T;
+  unary(op: UnaryOp, t: T): T;
+  binary(op: BinaryOp, a: T, b: T): T;
+  /** Sum over `axes` (dropped). */
+  sum(t: T, axes: readonly number[]): T;
+  logSumExp(t: T, axis: number): T;
+  max(t: T, axis: number): T;
+  /** Softmax / log-softmax along the last axis. */
+  softmax(t: T): T;
+  logSoftmax(t: T): T;
+  /** One-hot of integer-valued `index` (given in the compute dtype) along a new last axis of `depth`. */
+  oneHot(index: T, depth: number): T;
+  /** Marks `t` to outlive the current step (a cached layout); returns it. */
+  keep(t: T): T;
+  /** Whether two values are the same storage (a no-op reshape or transpose returns its input). */
+  same(a: T, b: T): boolean;
+  /** Largest rank whose transposes are fast (wasm: 4); larger ones are routed through two smaller. */
+  readonly fastTransposeRank: number;
+}
