@@ -1,16 +1,19 @@
 /**
- * compile: a set of expressions → one function of tf.Tensors. The plan (one step per node of
- * the shared expression graph, so common subexpressions run once) is built once and cached by
- * the outputs' node ids; each step runs in its own tf.tidy and intermediate tensors are
- * disposed as soon as their last consumer has run.
+ * compile: a set of expressions → one function. The plan (one step per node of the shared
+ * expression graph, so common subexpressions run once) is built once and cached by the outputs'
+ * node ids, and runs on the active backend: on ONNX Runtime as one traced graph (one native call
+ * per run, see onnx/compile.ts); on tfjs eagerly, each step in its own tf.tidy, intermediate
+ * tensors disposed as soon as their last consumer has run.
  */
 import { formatEdges } from "../dsl/edges.js";
 import { RicciError } from "../dsl/errors.js";
 import { type Expr, type Variable, childrenOf, topologicalOrder } from "../dsl/expr.js";
 import { type InputValue, checkFinite, flatten, isTensorLike } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";
-import { activeBackend, initBackend, tf } from "./backend.js";
+import { activeBackend, initBackend, onnxRuntime, tf } from "./backend.js";
 import type { Named as NamedOf } from "./layout.js";
+import type { FloatType } from "./onnx/graph.js";
+import { type OnnxPlan, onnxPlan } from "./onnx/compile.js";
 import { asOutput, lowerNode } from "./plan.js";
 import { tfjsOps } from "./tfjsOps.js";
 
@@ -19,20 +22,43 @@ type Named = NamedOf<tf.Tensor>;
 export interface CompileOptions {
   /** Reject NaN/Inf in inputs (reads them back: slow). Default: RICCI_CHECK_NUMERICS=1. */
   readonly checkNumerics?: boolean;
+  /**
+   * The compute dtype. "float64" runs on the onnx backend only, and its outputs are read with
+   * `runArrays` (tf.Tensors are float32). Default "float32".
+   */
+  readonly dtype?: FloatType;
+}
+
+/** An output read back as plain data: like `evaluate`'s result, in the expression's edge order. */
+export interface ArrayOutput {
+  readonly edges: readonly string[];
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Float64Array;
 }
 
 /** Values by variable name: tf.Tensors, nested arrays or typed arrays in declared edge order. */
 export type TensorInputs = Readonly<Record<string, InputValue | tf.Tensor>>;
 
 export interface Compiled<K extends string> {
-  /** Runs the plan: `const { loss, dW } = await step({ W, x })`. Outputs are owned by the caller. */
+  /**
+   * Runs the plan: `const { loss, dW } = await step({ W, x })`. Outputs are tf.Tensors of the
+   * active tfjs backend (on onnx: the glue backend, filled from ONNX Runtime's output buffers),
+   * owned by the caller.
+   */
   (inputs: TensorInputs): Promise<Record<K, tf.Tensor>>;
   /** The same, synchronously (after `await initBackend()`). */
   runSync(inputs: TensorInputs): Record<K, tf.Tensor>;
+  /**
+   * Runs the plan and returns plain typed arrays (no tf.Tensor on the way on onnx: the
+   * cheapest read): `step.runArrays({ W, x }).loss.data[0]`.
+   */
+  runArrays(inputs: TensorInputs): Record<K, ArrayOutput>;
   /** The variables the outputs depend on. */
   readonly variables: readonly Variable[];
   /** Number of steps (graph nodes) in the plan. */
   readonly steps: number;
+  /** The ONNX graph of this plan (traced on first use); also what `exportOnnx` writes. */
+  onnx(): OnnxPlan;
 }
 
 type Values = Map<number, Named>;
@@ -51,16 +77,64 @@ export function compile<K extends string>(outputs: Readonly<Record<K, Expr>>, op
   }
   const roots = keys.map((k) => outputs[k]);
   const checkNumerics = options.checkNumerics ?? process.env.RICCI_CHECK_NUMERICS === "1";
-  const key = `${keys.map((k, i) => `${k}=${roots[i].id}`).join(";")}|${checkNumerics}`;
+  const dtype = options.dtype ?? "float32";
+  if (dtype !== "float32" && dtype !== "float64") throw new RicciError(`compile: dtype must be "float32" or "float64", got "${String(dtype)}"`);
+  const key = `${keys.map((k, i) => `${k}=${roots[i].id}`).join(";")}|${checkNumerics}|${dtype}`;
   const hit = cache.get(key);
   if (hit !== undefined) return hit as Compiled<K>;
-  const compiled = buildPlan(keys, roots, checkNumerics);
+  const compiled = buildPlan(keys, roots, checkNumerics, dtype);
   cache.set(key, compiled as Compiled<string>);
   return compiled;
 }
 
-function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[], checkNumerics: boolean): Compiled<K> {
+function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[], checkNumerics: boolean, dtype: FloatType): Compiled<K> {
   const variables = [...checkVariables(roots).values()];
+  const tfjsRun = tfjsRunner(keys, roots, checkNumerics);
+  let traced: OnnxPlan | null = null;
+  const onnx = (): OnnxPlan => (traced ??= onnxPlan(keys, roots, variables, dtype));
+  const checkInputs = (inputs: TensorInputs): void => {
+    if (activeBackend() === null) throw new RicciError("compile: no backend yet; `await initBackend()` first or call the async form");
+    if (inputs === null || typeof inputs !== "object") throw new RicciError("compiled function: inputs must be an object of values by variable name");
+  };
+  const float64Only = (): RicciError =>
+    new RicciError(`compile: dtype "float64" runs on the onnx backend only (active: ${activeBackend()}); initBackend("onnx")`);
+
+  const runArrays = (inputs: TensorInputs): Record<K, ArrayOutput> => {
+    checkInputs(inputs);
+    const result = {} as Record<K, ArrayOutput>;
+    const runtime = onnxRuntime();
+    if (runtime !== null) {
+      const out = onnx().run(runtime, inputs, checkNumerics);
+      keys.forEach((k, i) => (result[k] = { edges: roots[i].edges.map((e) => e.name), shape: out[k].dims, data: out[k].data }));
+      return result;
+    }
+    if (dtype === "float64") throw float64Only();
+    const out = tfjsRun(inputs);
+    keys.forEach((k, i) => {
+      result[k] = { edges: roots[i].edges.map((e) => e.name), shape: out[k].shape, data: out[k].dataSync() as Float32Array };
+      out[k].dispose();
+    });
+    return result;
+  };
+  const runSync = (inputs: TensorInputs): Record<K, tf.Tensor> => {
+    checkInputs(inputs);
+    if (dtype === "float64") throw new RicciError("compile: float64 outputs are not tf.Tensors (tfjs is float32); read them with runArrays");
+    const runtime = onnxRuntime();
+    if (runtime === null) return tfjsRun(inputs);
+    const out = onnx().run(runtime, inputs, checkNumerics);
+    const result = {} as Record<K, tf.Tensor>;
+    for (const k of keys) result[k] = tf.tensor(out[k].data, [...out[k].dims], "float32");
+    return result;
+  };
+  const run = async (inputs: TensorInputs): Promise<Record<K, tf.Tensor>> => {
+    await initBackend();
+    return runSync(inputs);
+  };
+  return Object.assign(run, { runSync, runArrays, variables, steps: topologicalOrder(roots).length, onnx });
+}
+
+/** The tfjs runner: eager steps, tensors freed after their last use. */
+function tfjsRunner<K extends string>(keys: readonly K[], roots: readonly Expr[], checkNumerics: boolean): (inputs: TensorInputs) => Record<K, tf.Tensor> {
   const order = topologicalOrder(roots);
   const integerInputs = new Set(order.filter((n) => n.kind === "oneHot").map((n) => (n as { index: Expr }).index.id));
   // Uses of each node: by parents, plus one per output that returns it (those never drop to 0).
@@ -68,9 +142,7 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
   for (const node of order) for (const child of childrenOf(node)) uses.set(child.id, (uses.get(child.id) ?? 0) + 1);
   for (const r of roots) uses.set(r.id, (uses.get(r.id) ?? 0) + 1);
 
-  const runSync = (inputs: TensorInputs): Record<K, tf.Tensor> => {
-    if (activeBackend() === null) throw new RicciError("compile: no backend yet; `await initBackend()` first or call the async form");
-    if (inputs === null || typeof inputs !== "object") throw new RicciError("compiled function: inputs must be an object of values by variable name");
+  return (inputs: TensorInputs): Record<K, tf.Tensor> => {
     const values: Values = new Map();
     const owned = new Set<tf.Tensor>(); // tensors ricci created (and may dispose)
     const holders = new Map<tf.Tensor, number>();
@@ -119,11 +191,6 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
       for (const t of owned) if (!t.isDisposed) t.dispose();
     }
   };
-  const run = async (inputs: TensorInputs): Promise<Record<K, tf.Tensor>> => {
-    await initBackend();
-    return runSync(inputs);
-  };
-  return Object.assign(run, { runSync, variables, steps: order.length });
 }
 
 function freeLayouts(v: Named): void {

@@ -1,0 +1,183 @@
+/**
+ * TensorOps that record ONNX nodes instead of computing: running ricci's plan with these ops
+ * traces the whole graph (one node per op, constants as initializers), which `encode` turns
+ * into an ONNX model. Values are named strings.
+ */
+import { type AttributeValue, type ModelSpec, type NodeSpec, type TensorSpec, type ValueSpec, encodeModel } from "./proto.js";
+import type { BinaryOp, TensorOps, UnaryOp } from "../ops.js";
+
+export type FloatType = "float32" | "float64";
+
+/** The ONNX opset ricci emits: 17 is the newest that Debian's onnx checker (1.12) knows. */
+export const OPSET = 17;
+
+const direct: Partial<Record<UnaryOp, string>> = {
+  exp: "Exp", log: "Log", sqrt: "Sqrt", reciprocal: "Reciprocal", abs: "Abs", sign: "Sign", neg: "Neg", tanh: "Tanh",
+  sigmoid: "Sigmoid", softplus: "Softplus", relu: "Relu", sinh: "Sinh", cosh: "Cosh", sin: "Sin", cos: "Cos", tan: "Tan",
+  atan: "Atan", asin: "Asin", acos: "Acos", erf: "Erf",
+};
+/** ONNX Runtime's CPU kernels for these exist in float32 only: float64 graphs cast around them. */
+const float32Only = new Set<UnaryOp>(["softplus", "sinh", "cosh", "tan", "atan", "asin", "acos", "erf"]);
+
+const binaryOps: Record<Exclude<BinaryOp, "greater" | "greaterEqual">, string> = {
+  add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", minimum: "Min", maximum: "Max",
+};
+
+const bytesOf = (a: Float32Array | Float64Array | BigInt64Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+export class OnnxGraph implements TensorOps<string> {
+  readonly fastTransposeRank = Number.POSITIVE_INFINITY;
+  private readonly nodes: NodeSpec[] = [];
+  private readonly initializers: TensorSpec[] = [];
+  private readonly constants = new Map<string, string>();
+  private count = 0;
+
+  constructor(readonly dtype: FloatType) {}
+
+  private fresh(hint: string): string {
+    return `${hint}_${this.count++}`;
+  }
+
+  /** Appends a node with one output; returns the output's name. */
+  node(op: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>): string {
+    const out = this.fresh(op.toLowerCase());
+    this.nodes.push({ op, inputs, outputs: [out], attributes });
+    return out;
+  }
+
+  private initializer(key: string, make: (name: string) => TensorSpec): string {
+    const found = this.constants.get(key);
+    if (found !== undefined) return found;
+    const name = this.fresh("const");
+    this.initializers.push(make(name));
+    this.constants.set(key, name);
+    return name;
+  }
+
+  private floats(values: ArrayLike<number>): Uint8Array {
+    return bytesOf(this.dtype === "float32" ? Float32Array.from(values) : Float64Array.from(values));
+  }
+
+  /** An int64 vector constant (shapes, axes). */
+  int64s(values: readonly number[]): string {
+    return this.initializer(`i64:${values.join(",")}`, (name) => ({
+      name, type: "int64", dims: [values.length], bytes: bytesOf(BigInt64Array.from(values.map((v) => BigInt(v)))),
+    }));
+  }
+
+  scalar(value: number): string {
+    return this.initializer(`s:${Object.is(value, -0) ? 0 : value}`, (name) => ({ name, type: this.dtype, dims: [], bytes: this.floats([value]) }));
+  }
+
+  constant(values: Float32Array, shape: readonly number[]): string {
+    const name = this.fresh("const");
+    this.initializers.push({ name, type: this.dtype, dims: shape, bytes: this.floats(values) });
+    return name;
+  }
+
+  reshape(t: string, shape: readonly number[]): string {
+    return this.node("Reshape", [t, this.int64s(shape)]);
+  }
+
+  transpose(t: string, perm: readonly number[]): string {
+    return this.node("Transpose", [t], { perm: { ints: perm } });
+  }
+
+  broadcastTo(t: string, shape: readonly number[]): string {
+    return this.node("Expand", [t, this.int64s(shape)]);
+  }
+
+  matMul(a: string, b: string): string {
+    return this.node("MatMul", [a, b]);
+  }
+
+  private castTo(t: string, type: FloatType): string {
+    return this.node("Cast", [t], { to: { int: type === "float32" ? 1 : 11 } });
+  }
+
+  unary(op: UnaryOp, t: string): string {
+    switch (op) {
+      case "rsqrt":
+        return this.node("Reciprocal", [this.node("Sqrt", [t])]);
+      case "square":
+        return this.node("Mul", [t, t]);
+      case "log1p":
+        return this.node("Log", [this.node("Add", [t, this.scalar(1)])]);
+      case "expm1":
+        return this.node("Sub", [this.node("Exp", [t]), this.scalar(1)]);
+    }
+    const name = direct[op]!;
+    if (this.dtype === "float64" && float32Only.has(op)) return this.castTo(this.node(name, [this.castTo(t, "float32")]), "float64");
+    return this.node(name, [t]);
+  }
+
+  binary(op: BinaryOp, a: string, b: string): string {
+    if (op === "greater" || op === "greaterEqual") return this.castTo(this.node(op === "greater" ? "Greater" : "GreaterOrEqual", [a, b]), this.dtype);
+    return this.node(binaryOps[op], [a, b]);
+  }
+
+  sum(t: string, axes: readonly number[]): string {
+    return this.node("ReduceSum", [t, this.int64s(axes)], { keepdims: { int: 0 } });
+  }
+
+  logSumExp(t: string, axis: number): string {
+    return this.node("ReduceLogSumExp", [t], { axes: { ints: [axis] }, keepdims: { int: 0 } });
+  }
+
+  max(t: string, axis: number): string {
+    return this.node("ReduceMax", [t], { axes: { ints: [axis] }, keepdims: { int: 0 } });
+  }
+
+  softmax(t: string): string {
+    return this.node("Softmax", [t], { axis: { int: -1 } });
+  }
+
+  logSoftmax(t: string): string {
+    return this.node("LogSoftmax", [t], { axis: { int: -1 } });
+  }
+
+  oneHot(index: string, depth: number): string {
+    // Equal against 0..depth-1 rather than OneHot, which has no float64 kernel.
+    const range = this.constant(Float32Array.from({ length: depth }, (_, i) => i), [depth]);
+    const column = this.node("Unsqueeze", [index, this.int64s([-1])]);
+    return this.castTo(this.node("Equal", [column, range]), this.dtype);
+  }
+
+  keep(t: string): string {
+    return t;
+  }
+
+  same(a: string, b: string): boolean {
+    return a === b;
+  }
+
+  /** The model computing `outputs` (name → value) from `inputs`. */
+  encode(name: string, inputs: readonly ValueSpec[], outputs: readonly { name: string; value: string; dims: readonly number[] }[], docString?: string): Uint8Array {
+    // Every output through its own Identity: an output may be an input, a constant or another output's value.
+    const tail: NodeSpec[] = outputs.map((o) => ({ op: "Identity", inputs: [o.value], outputs: [o.name] }));
+    const nodes = [...this.nodes, ...tail];
+    const used = new Set(nodes.flatMap((n) => n.inputs));
+    const model: ModelSpec = {
+      graphName: name,
+      nodes,
+      initializers: this.initializers.filter((t) => used.has(t.name)),
+      inputs,
+      outputs: outputs.map((o) => ({ name: o.name, type: this.dtype, dims: o.dims })),
+      opset: OPSET,
+      docString,
+    };
+    return encodeModel(model);
+  }
+
+  /** Number of nodes recorded so far (for plan statistics). */
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /** How many nodes of each op type (for tests of the plan). */
+  opCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const n of this.nodes) counts[n.op] = (counts[n.op] ?? 0) + 1;
+    return counts;
+  }
+}
