@@ -1,5 +1,8 @@
 import { defineConfig } from "vitest/config";
 
+/** Tests of compiled values and gradients, run a second time on tfjs's wasm backend. */
+const compiledTests = ["test/lower.test.ts", "test/compiled-primitives.test.ts", "test/gpt-twin.test.ts", "test/errors.test.ts", "test/sample.test.ts"];
+
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
@@ -7,5 +10,10 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores in CI: tests that train or compile are CPU-bound, more workers only contend.
     maxWorkers: 2,
+    projects: [
+      // Everything on the default backend (ONNX Runtime where onnxruntime-node loads).
+      { extends: true, test: { name: "default" } },
+      { extends: true, test: { name: "wasm", include: compiledTests, env: { RICCI_BACKEND: "wasm" } } },
+    ],
   },
 });

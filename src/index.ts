@@ -1,5 +1,5 @@
 /**
- * ricci: named-edge tensor diagrams with symbolic autodiff, lowered to TensorFlow.js.
+ * ricci: named-edge tensor diagrams with symbolic autodiff, lowered to ONNX Runtime or TensorFlow.js.
  *
  *   const W = variable("W", { in: 4, out: 3 });
  *   const x = variable("x", { batch: 8, in: 4 });
@@ -31,8 +31,9 @@ import type { Expr } from "./dsl/expr.js";
 export function edgesOf(e: Expr): string[] {
   return e.edges.map((d) => d.name);
 }
-export { compile, type Compiled, type CompileOptions, type TensorInputs } from "./lower/compile.js";
-export { tf, initBackend, activeBackend, BACKENDS, type BackendName } from "./lower/backend.js";
+export { compile, type Compiled, type CompileOptions, type TensorInputs, type ArrayOutput } from "./lower/compile.js";
+export { tf, initBackend, activeBackend, describeBackend, BACKENDS, type BackendName } from "./lower/backend.js";
+export { exportOnnx, type ExportOptions, type ExportedModel } from "./lower/onnx/export.js";
 export * from "./losses/index.js";
 export { simplify, equal } from "./simplify/simplify.js";
 export { toText } from "./print/text.js";
@@ -61,6 +62,7 @@ export {
 export { makeRng, normals, shuffled, subSeed } from "./util/random.js";
 export { type GptConfig, type GptParams, type GptData, gptParams, gptData, gptForward, gptTrunk, gptHead, gptConstants, rmsNorm, rope } from "./nn/gpt.js";
 export { type Params, initGpt, countParams, copyParams, disposeParams } from "./nn/params.js";
+export { exportGpt, type GptExportOptions } from "./nn/export.js";
 export { generate, type GenerateOptions, type Rollout } from "./sample/generate.js";
 export { chooseToken, type SamplingOptions } from "./sample/logits.js";
 export { packSequences, responsesOf, type PackedSequences } from "./rl/sequences.js";

@@ -14,8 +14,18 @@ async function runWith(env: Record<string, string | undefined>): Promise<string>
 }
 
 describe.concurrent("backend selection", () => {
-  it("picks the fastest backend that loads (wasm here, where tfjs-node cannot install)", async () => {
-    const nativeInstalled = (() => {
+  it("picks the fastest backend that loads: ONNX Runtime (onnxruntime-node is installed here)", async () => {
+    expect(() => execFileSync("node", ["-e", "require.resolve('onnxruntime-node')"], { stdio: "ignore" })).not.toThrow();
+    expect(await runWith({ RICCI_BACKEND: undefined })).toBe("active=onnx");
+  });
+
+  it("without onnxruntime-node, says so in one line and takes the next backend", async () => {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ["--require", "./test/helpers/hide-onnxruntime.cjs", "--import", "tsx", "test/helpers/print-backend.ts"], {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { ...process.env, RICCI_BACKEND: "" },
+      encoding: "utf8",
+    });
+    const tfjsNode = (() => {
       try {
         execFileSync("node", ["-e", "require.resolve('@tensorflow/tfjs-node')"], { stdio: "ignore" });
         return true;
@@ -23,7 +33,14 @@ describe.concurrent("backend selection", () => {
         return false;
       }
     })();
-    expect(await runWith({ RICCI_BACKEND: undefined })).toBe(nativeInstalled ? "active=node" : "active=wasm");
+    expect(stdout).toContain(tfjsNode ? "active=node" : "active=wasm");
+    const notice = stderr.split("\n").filter((l) => l.includes("onnxruntime-node"));
+    expect(notice).toHaveLength(1);
+    expect(notice[0]).toMatch(/^ricci: onnxruntime-node could not be loaded \(.+\); compiled graphs run on tfjs instead/);
+  });
+
+  it("RICCI_BACKEND=onnx uses ONNX Runtime with a tfjs backend for the glue", async () => {
+    expect(await runWith({ RICCI_BACKEND: "onnx" })).toBe("active=onnx");
   });
 
   it("honours RICCI_BACKEND", async () => {
@@ -31,6 +48,6 @@ describe.concurrent("backend selection", () => {
   });
 
   it("names the choices when RICCI_BACKEND is not a backend", async () => {
-    expect(await runWith({ RICCI_BACKEND: "tpu" })).toBe('error=RicciError: RICCI_BACKEND="tpu" is not a backend; choose one of node-gpu, node, wasm, cpu');
+    expect(await runWith({ RICCI_BACKEND: "tpu" })).toBe('error=RicciError: RICCI_BACKEND="tpu" is not a backend; choose one of onnx, node-gpu, node, wasm, cpu');
   });
 });

@@ -13,7 +13,7 @@ import { checkVariables } from "../dsl/variables.js";
 import { activeBackend, initBackend, onnxRuntime, tf } from "./backend.js";
 import type { Named as NamedOf } from "./layout.js";
 import type { FloatType } from "./onnx/graph.js";
-import { type OnnxPlan, onnxPlan } from "./onnx/compile.js";
+import { type OnnxPlan, onnxPlan, rememberHostData } from "./onnx/compile.js";
 import { asOutput, lowerNode } from "./plan.js";
 import { tfjsOps } from "./tfjsOps.js";
 
@@ -123,7 +123,10 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
     if (runtime === null) return tfjsRun(inputs);
     const out = onnx().run(runtime, inputs, checkNumerics);
     const result = {} as Record<K, tf.Tensor>;
-    for (const k of keys) result[k] = tf.tensor(out[k].data, [...out[k].dims], "float32");
+    for (const k of keys) {
+      result[k] = tf.tensor(out[k].data, [...out[k].dims], "float32");
+      rememberHostData(result[k], out[k].data);
+    }
     return result;
   };
   const run = async (inputs: TensorInputs): Promise<Record<K, tf.Tensor>> => {

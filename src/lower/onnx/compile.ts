@@ -10,11 +10,14 @@ import { type InputValue, checkFinite, flatten, isTensorLike } from "../../dsl/v
 import type { Named } from "../layout.js";
 import { asOutput, lowerNode } from "../plan.js";
 import { type FloatType, OnnxGraph } from "./graph.js";
+import type { ValueSpec } from "./proto.js";
 import { type OnnxRuntime, type OnnxSession, type OrtTensor } from "./runtime.js";
 
 export interface OnnxPlan {
   /** The model's bytes (for export and inspection). */
   readonly model: Uint8Array;
+  /** The model's declared inputs. */
+  readonly inputs: readonly ValueSpec[];
   /** Node counts by op type. */
   readonly opCounts: Readonly<Record<string, number>>;
   /** Runs the plan: one ONNX Runtime call. Outputs are keyed like the compiled outputs. */
@@ -26,24 +29,40 @@ function outputNames(keys: readonly string[]): string[] {
   return keys.map((k, i) => `out${i}_${k.replace(/[^A-Za-z0-9_]/g, "_")}`);
 }
 
+export interface TraceOptions {
+  /** Variables whose values are baked into the model as initializers (an exported model's weights). */
+  readonly constants?: Readonly<Record<string, Float32Array | Float64Array>>;
+  /** Declare the variables used as one-hot indices (token ids) as int64 inputs, cast inside. */
+  readonly integerIndices?: boolean;
+  /** Output value names (default: derived from the keys). */
+  readonly outputNames?: readonly string[];
+}
+
 /** Traces the plan of `roots` into an ONNX model computing in `dtype`. */
-export function onnxPlan(keys: readonly string[], roots: readonly Expr[], variables: readonly Variable[], dtype: FloatType): OnnxPlan {
+export function onnxPlan(keys: readonly string[], roots: readonly Expr[], variables: readonly Variable[], dtype: FloatType, options: TraceOptions = {}): OnnxPlan {
   const graph = new OnnxGraph(dtype);
+  const constants = options.constants ?? {};
+  const order = topologicalOrder(roots);
+  const indices = new Set(options.integerIndices === true ? order.flatMap((n) => (n.kind === "oneHot" && n.index.kind === "variable" ? [n.index.name] : [])) : []);
   const values = new Map<number, Named<string>>();
-  for (const node of topologicalOrder(roots)) {
-    const value: Named<string> =
-      node.kind === "variable" ? { tensor: node.name, edges: node.edges } : lowerNode(graph, node, (e) => values.get(e.id)!);
+  for (const node of order) {
+    const value: Named<string> = node.kind !== "variable"
+      ? lowerNode(graph, node, (e) => values.get(e.id)!)
+      : { tensor: variableValue(graph, node, constants[node.name], indices.has(node.name)), edges: node.edges };
     values.set(node.id, { ...value, layouts: new Map() });
   }
-  const names = outputNames(keys);
+  const names = options.outputNames ?? outputNames(keys);
   const outputs = roots.map((root, i) => ({ name: names[i], value: asOutput(graph, values.get(root.id)!, root), dims: root.edges.map((e) => e.size) }));
-  const inputs = variables.map((v) => ({ name: v.name, type: dtype, dims: v.edges.map((e) => e.size) }));
+  const inputs = variables
+    .filter((v) => constants[v.name] === undefined)
+    .map((v) => ({ name: v.name, type: indices.has(v.name) ? ("int64" as const) : dtype, dims: v.edges.map((e) => e.size) }));
   const model = graph.encode("ricci", inputs, outputs, `outputs: ${keys.join(", ")}`);
   let session: OnnxSession | null = null;
   let sessionRuntime: OnnxRuntime | null = null;
   const opCounts = graph.opCounts();
   return {
     model,
+    inputs,
     opCounts,
     run(runtime, given, checkNumerics) {
       if (session === null || sessionRuntime !== runtime) {
@@ -60,6 +79,27 @@ export function onnxPlan(keys: readonly string[], roots: readonly Expr[], variab
   };
 }
 
+/**
+ * Host copies of tensors by tensor object. tf.Tensors are immutable, so a tensor fed again (the
+ * parameters at every decoding step, a KV cache that a previous run returned) is read from the
+ * tfjs backend once; the copy goes when the tensor object does.
+ */
+const hostData = new WeakMap<object, Float32Array | Float64Array>();
+
+/** Records that `tensor` holds `data` (a tensor made from a run's output). */
+export function rememberHostData(tensor: object, data: Float32Array | Float64Array): void {
+  hostData.set(tensor, data);
+}
+
+/** A variable in the traced graph: its input, a baked constant, or its int64 input cast to the compute dtype. */
+function variableValue(graph: OnnxGraph, v: Variable, baked: Float32Array | Float64Array | undefined, integer: boolean): string {
+  if (baked !== undefined) {
+    if (baked.length !== volume(v.edges)) throw new RicciError(`constant for variable "${v.name}" with edges ${formatEdges(v.edges)} has ${baked.length} entries, expected ${volume(v.edges)}`);
+    return graph.constant(baked, v.edges.map((e) => e.size));
+  }
+  return integer ? graph.node("Cast", [v.name], { to: { int: graph.dtype === "float32" ? 1 : 11 } }) : v.name;
+}
+
 /** A variable's value as a typed array of `dtype`, without a copy where it already is one. */
 function inputData(v: Variable, value: unknown, dtype: FloatType, checkNumerics: boolean): Float32Array | Float64Array {
   const shape = v.edges.map((e) => e.size);
@@ -68,7 +108,12 @@ function inputData(v: Variable, value: unknown, dtype: FloatType, checkNumerics:
   if (isTensorLike(value)) {
     const ok = value.shape.length === shape.length && value.shape.every((n, i) => n === shape[i]);
     if (!ok) throw new RicciError(`variable "${v.name}" with edges ${formatEdges(v.edges)} expects shape [${shape.join(", ")}], got a tensor of shape [${value.shape.join(", ")}]`);
-    data = value.dataSync();
+    const known = hostData.get(value);
+    if (known instanceof wanted) data = known;
+    else {
+      data = value.dataSync();
+      if (data instanceof wanted) hostData.set(value, data);
+    }
   } else if (value instanceof wanted) {
     if (value.length !== volume(v.edges)) {
       throw new RicciError(`variable "${v.name}" with edges ${formatEdges(v.edges)} expects ${volume(v.edges)} entries (shape [${shape.join(", ")}]), got a typed array of length ${value.length}`);

@@ -16,8 +16,11 @@ const direct: Partial<Record<UnaryOp, string>> = {
   sigmoid: "Sigmoid", softplus: "Softplus", relu: "Relu", sinh: "Sinh", cosh: "Cosh", sin: "Sin", cos: "Cos", tan: "Tan",
   atan: "Atan", asin: "Asin", acos: "Acos", erf: "Erf",
 };
-/** ONNX Runtime's CPU kernels for these exist in float32 only: float64 graphs cast around them. */
-const float32Only = new Set<UnaryOp>(["softplus", "sinh", "cosh", "tan", "atan", "asin", "acos", "erf"]);
+/**
+ * ONNX Runtime's CPU kernels for these exist in float32 only. Float64 graphs compose softplus,
+ * sinh, cosh and tan from float64 kernels (float64Composed) and compute the rest in float32.
+ */
+const float32Only = new Set<UnaryOp>(["atan", "asin", "acos", "erf"]);
 
 const binaryOps: Record<Exclude<BinaryOp, "greater" | "greaterEqual">, string> = {
   add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", minimum: "Min", maximum: "Max",
@@ -69,7 +72,7 @@ export class OnnxGraph implements TensorOps<string> {
     return this.initializer(`s:${Object.is(value, -0) ? 0 : value}`, (name) => ({ name, type: this.dtype, dims: [], bytes: this.floats([value]) }));
   }
 
-  constant(values: Float32Array, shape: readonly number[]): string {
+  constant(values: Float32Array | Float64Array, shape: readonly number[]): string {
     const name = this.fresh("const");
     this.initializers.push({ name, type: this.dtype, dims: shape, bytes: this.floats(values) });
     return name;
@@ -106,9 +109,29 @@ export class OnnxGraph implements TensorOps<string> {
       case "expm1":
         return this.node("Sub", [this.node("Exp", [t]), this.scalar(1)]);
     }
+    if (this.dtype === "float64") {
+      const composed = this.float64Composed(op, t);
+      if (composed !== null) return composed;
+    }
     const name = direct[op]!;
     if (this.dtype === "float64" && float32Only.has(op)) return this.castTo(this.node(name, [this.castTo(t, "float32")]), "float64");
     return this.node(name, [t]);
+  }
+
+  private float64Composed(op: UnaryOp, t: string): string | null {
+    const half = (x: string): string => this.node("Mul", [x, this.scalar(0.5)]);
+    switch (op) {
+      case "softplus": // max(x, 0) + log(1 + exp(−|x|)): exact where exp would overflow
+        return this.node("Add", [this.node("Relu", [t]), this.node("Log", [this.node("Add", [this.scalar(1), this.node("Exp", [this.node("Neg", [this.node("Abs", [t])])])])])]);
+      case "sinh":
+        return half(this.node("Sub", [this.node("Exp", [t]), this.node("Exp", [this.node("Neg", [t])])]));
+      case "cosh":
+        return half(this.node("Add", [this.node("Exp", [t]), this.node("Exp", [this.node("Neg", [t])])]));
+      case "tan":
+        return this.node("Div", [this.node("Sin", [t]), this.node("Cos", [t])]);
+      default:
+        return null;
+    }
   }
 
   binary(op: BinaryOp, a: string, b: string): string {

@@ -1,0 +1,144 @@
+/**
+ * The ONNX Runtime target beyond what every compiled test already checks on it: float64 graphs
+ * agree with the float64 reference evaluator to 1e-9 (every primitive's value and gradients,
+ * and a GPT's loss and parameter gradients), bad input at run time is a RicciError, the
+ * traced plan has the shape the planner promises, and exported files run anywhere.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  RicciError, compile, dot, evaluate, evaluateAll, exportGpt, exportOnnx, gptConstants, gptData, gptForward, gptParams, grad, initBackend,
+  initGpt, mul, sum, variable,
+} from "../src/index.js";
+import { activeBackend } from "../src/lower/backend.js";
+import type { ArrayOutput } from "../src/lower/compile.js";
+import { lmObjective } from "../src/pipeline/lm.js";
+import { makeRng } from "../src/util/random.js";
+import { seededValues } from "./helpers/oracle.js";
+import { cases, instantiate, sizesOfExpr } from "./helpers/primitive-cases.js";
+
+const F64_TOL = 1e-9;
+
+/** The first entry where |got − want| > F64_TOL · max(1, |want|), or null. */
+function mismatch(got: ArrayLike<number>, want: ArrayLike<number>): string | null {
+  if (got.length !== want.length) return `length ${got.length} vs ${want.length}`;
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= F64_TOL * Math.max(1, Math.abs(want[i])))) return `entry ${i}: ${got[i]} vs ${want[i]}`;
+  }
+  return null;
+}
+
+beforeAll(async () => {
+  expect(await initBackend("onnx")).toBe("onnx");
+});
+
+describe.each(cases)("float64 on ONNX Runtime: $name", (c) => {
+  it("value and gradients within 1e-9 of evaluate", () => {
+    const inst = instantiate(c);
+    const expr = c.build(inst.vars);
+    const R = variable("R", sizesOfExpr(expr));
+    const values = { ...inst.values, R: seededValues(expr.edges.reduce((p, d) => p * d.size, 1), 7) };
+    const grads = inst.differentiable.length === 0 ? [] : grad(sum(mul(expr, R)), inst.differentiable);
+    const outputs = { value: expr, ...Object.fromEntries(inst.differentiable.map((v, k) => [`d_${v.name}`, grads[k]])) };
+    const out: Record<string, ArrayOutput> = compile(outputs, { dtype: "float64" }).runArrays(values);
+    expect(out.value.data).toBeInstanceOf(Float64Array);
+    expect(out.value.shape).toEqual(expr.edges.map((e) => e.size));
+    expect(mismatch(out.value.data, evaluate(expr, values).data), "value").toBeNull();
+    inst.differentiable.forEach((v, k) => {
+      expect(mismatch(out[`d_${v.name}`].data, evaluate(grads[k], values).data), `d/d${v.name}`).toBeNull();
+    });
+  });
+});
+
+describe("a GPT on ONNX Runtime in float64", () => {
+  it("loss and every parameter gradient within 1e-9 of evaluate", () => {
+    const config = { vocab: 16, context: 8, dModel: 16, heads: 2, layers: 2 };
+    const lm = lmObjective(config, 2);
+    const rng = makeRng(3);
+    const ids = (): Int32Array => Int32Array.from({ length: 2 * config.context }, () => Math.floor(rng() * config.vocab));
+    const params = initGpt(config, 5);
+    const inputs: Record<string, Float64Array> = {};
+    for (const [k, v] of Object.entries(lm.inputs({ tokens: ids(), targets: ids() }))) inputs[k] = Float64Array.from(v);
+    for (const [k, t] of Object.entries(params)) inputs[k] = Float64Array.from(t.dataSync());
+    const names = lm.parameters.map((p) => p.name);
+    const exprs = [lm.objective.loss, ...names.map((n) => lm.objective.gradients[n])];
+    const out = compile(Object.fromEntries(exprs.map((e, i) => [`o${i}`, e])), { dtype: "float64" }).runArrays(inputs);
+    const ref = evaluateAll(exprs, inputs);
+    expect(Math.abs(ref[0].data[0] - Math.log(16))).toBeLessThan(0.1);
+    exprs.forEach((_, i) => expect(mismatch(out[`o${i}`].data, ref[i].data), i === 0 ? "loss" : `d/d${names[i - 1]}`).toBeNull());
+  });
+});
+
+describe("bad input at a compiled call on ONNX Runtime", () => {
+  const W = variable("W", { in: 3, out: 2 });
+  const x = variable("x", { batch: 4, in: 3 });
+  const step = compile({ y: mul(x, W) });
+
+  it("names the variable, its edges and the sizes", () => {
+    expect(activeBackend()).toBe("onnx");
+    expect(() => step.runArrays({ W: new Float32Array(6), x: new Float32Array(11) })).toThrow(RicciError);
+    expect(() => step.runArrays({ W: new Float32Array(6), x: new Float32Array(11) })).toThrow(/variable "x" with edges \{batch: 4, in: 3\} expects 12 entries/);
+    expect(() => step.runArrays({ W: new Float32Array(6) })).toThrow(/missing value for variable "x"/);
+  });
+
+  it("float64 outputs are read with runArrays, not as tf.Tensors", () => {
+    const f64 = compile({ y: mul(x, W) }, { dtype: "float64" });
+    expect(() => f64.runSync({ W: new Float64Array(6), x: new Float64Array(12) })).toThrow(/runArrays/);
+  });
+});
+
+describe("the traced plan", () => {
+  it("a matrix chain is two MatMuls and no Transpose when the layout allows it", () => {
+    const A = variable("A", { i: 8, j: 8 });
+    const B = variable("B", { j: 8, k: 8 });
+    const C = variable("C", { k: 8, l: 8 });
+    const broadcast = compile({ y: mul(mul(A, B), C) }).onnx().opCounts;
+    expect(broadcast.MatMul ?? 0).toBe(0); // mul keeps shared edges: nothing is contracted
+    const chain = compile({ y: dot(dot(A, B), C) }).onnx().opCounts;
+    expect(chain.MatMul).toBe(2);
+    expect(chain.Transpose ?? 0).toBe(0);
+  });
+});
+
+describe("exportOnnx", () => {
+  const config = { vocab: 16, context: 8, dModel: 16, heads: 2, layers: 2 };
+  const dir = mkdtempSync(join(tmpdir(), "ricci-export-"));
+  const path = join(dir, "policy.onnx");
+
+  it("a fresh ONNX Runtime session on the exported GPT reproduces ricci's logits", async () => {
+    const params = initGpt(config, 9);
+    const exported = await exportGpt(path, config, params, { batch: 2 });
+    expect(exported.inputs).toEqual([{ name: "tokens", type: "int64", shape: [2, 8] }]);
+    expect(exported.outputs).toEqual([{ name: "logits", shape: [2, 8, 16] }]);
+    const tokens = Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 16);
+    const data = gptData(config, 2);
+    const { logits } = compile({ logits: gptForward(config, gptParams(config), data) }).runArrays({ ...gptConstants(config), ...params, tokens });
+    // The public onnxruntime-node API, as any consumer of the file would use it.
+    const ort = createRequire(import.meta.url)("onnxruntime-node") as typeof import("onnxruntime-node");
+    const session = await ort.InferenceSession.create(path);
+    const out = await session.run({ tokens: new ort.Tensor("int64", BigInt64Array.from(tokens, (t) => BigInt(t)), [2, 8]) });
+    const got = out.logits.data as Float32Array;
+    expect(out.logits.dims).toEqual([2, 8, 16]);
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - logits.data[i]));
+    expect(worst).toBeLessThan(1e-5);
+    expect(Math.max(...Array.from(got, Math.abs))).toBeGreaterThan(0);
+  });
+
+  it("passes onnx.checker.check_model (Debian's python3-onnx)", () => {
+    expect(existsSync(path)).toBe(true);
+    const result = spawnSync("/usr/bin/python3", ["-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('ok')", path], { encoding: "utf8" });
+    if (result.stderr.includes("No module named 'onnx'")) throw new Error("python3-onnx is not installed (apt-get install python3-onnx): the exported file cannot be checked");
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim()).toBe("ok");
+  });
+
+  it("names a bad output name", async () => {
+    const W = variable("W", { a: 2 });
+    await expect(exportOnnx(join(dir, "bad.onnx"), { "not a name": W })).rejects.toThrow(/output name "not a name" must be an identifier/);
+  });
+});
