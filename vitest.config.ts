@@ -5,14 +5,13 @@ const compiledTests = ["test/lower.test.ts", "test/compiled-primitives.test.ts",
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Two cores in CI: tests that train or compile are CPU-bound, more workers only contend.
     maxWorkers: 2,
     projects: [
       // Everything on the default backend (ONNX Runtime where onnxruntime-node loads).
-      { extends: true, test: { name: "default" } },
+      { extends: true, test: { name: "default", include: ["test/**/*.test.ts"] } },
       { extends: true, test: { name: "wasm", include: compiledTests, env: { RICCI_BACKEND: "wasm" } } },
     ],
   },

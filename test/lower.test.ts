@@ -1,8 +1,11 @@
-/** The lowering: compiled tfjs results against the float64 reference, for planner corner cases. */
+/**
+ * The lowering: compiled results against the float64 reference, for planner corner cases. Runs
+ * once per vitest project: on the default backend (ONNX Runtime) and on wasm.
+ */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  RicciError, add, compile, constant, delta, dot, einsum, evaluate, exp, grad, initBackend, logsumexp, mean, mul, ones,
+  RicciError, activeBackend, add, compile, constant, delta, dot, einsum, evaluate, exp, grad, initBackend, logsumexp, mean, mul, ones,
   oneHot, rename, softmax, sum, tf, transpose, variable, type Expr,
 } from "../src/index.js";
 import { gptConstants, gptData, gptForward, gptParams } from "../src/nn/gpt.js";
@@ -10,6 +13,10 @@ import { relativeError, seededValues } from "./helpers/oracle.js";
 
 beforeAll(async () => {
   await initBackend();
+});
+
+it("runs on the backend its vitest project names", () => {
+  expect(activeBackend()).toBe(process.env.RICCI_BACKEND === "wasm" ? "wasm" : "onnx");
 });
 
 type Inputs = Record<string, Float64Array>;
