@@ -4,7 +4,7 @@
  * the report). Each resumes from its own checkpoint. `ppo` also takes `--reward rule|model`;
  * `pipeline` takes `--jobs N`, the processes its RL stages run in (default: the cores, at most 4).
  */
-import { initBackend } from "../lower/backend.js";
+import { describeBackend, initBackend } from "../lower/backend.js";
 import { PIPELINE, pipeline } from "../pipeline/run.js";
 import { parseSize } from "../pipeline/sizes.js";
 
@@ -39,9 +39,9 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const backend = await initBackend();
+  await initBackend();
   const size = parseSize(flags.size);
-  console.error(`ricci ${stage} --size ${size} on backend "${backend}"`);
+  console.error(`ricci ${stage} --size ${size} on ${describeBackend()}`);
   const reward = flags.reward;
   if (reward !== undefined && reward !== "rule" && reward !== "model") throw new Error(`--reward must be "rule" or "model", got "${reward}"`);
   const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);

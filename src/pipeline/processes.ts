@@ -1,11 +1,13 @@
 /**
- * Stages side by side in child processes. The wasm backend runs one thread per process, so on
- * a machine with several cores the RL stages (which read only the SFT and reward-model
- * checkpoints, never each other's) finish in the time of the longest lane instead of the sum.
+ * Stages side by side in child processes. The RL stages read only the SFT and reward-model
+ * checkpoints, never each other's, so on a machine with several cores they finish in the time of
+ * the longest lane instead of the sum (lanes beat threads here: a tiny GPT's ops are too small
+ * for ONNX Runtime to spread well over cores, and tfjs wasm uses one thread anyway).
  * Each child is this package's own CLI (`src/cli/main.ts` under tsx, `dist/cli/main.js` when
  * built), so a stage computes exactly what it computes when run alone: same seed, same numbers.
  */
 import { spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +17,8 @@ export interface StageProcessOptions {
   readonly size: RunSize;
   readonly root: string;
   readonly seed: number;
+  /** ONNX Runtime threads for the child (RICCI_THREADS); default: the parent's setting. */
+  readonly threads?: number;
 }
 
 /** The CLI entry point beside this module, and the node flags that run it (tsx for .ts sources). */
@@ -27,7 +31,8 @@ function cliCommand(): string[] {
 /** Runs `ricci <stage>` in a child process, its log lines prefixed "[stage] "; resolves to its summary. */
 export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
   const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const env = options.threads === undefined ? process.env : { ...process.env, RICCI_THREADS: String(options.threads) };
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
   createInterface({ input: child.stderr }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
   let stdout = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -46,23 +51,28 @@ export function runStageProcess(stage: string, options: StageProcessOptions): Pr
 
 /**
  * Runs `stages` in at most `jobs` child processes at once, each lane taking the next stage as it
- * frees up (so list the longest first). Every stage runs to the end even if another fails; the
- * failures are then thrown together. Resolves to the summaries in the order of `stages`.
+ * frees up (so list the longest first). The cores are shared out between the lanes (each child's
+ * ONNX Runtime gets cores / lanes threads unless RICCI_THREADS is set). Every stage runs to the
+ * end even if another fails; the failures are then thrown together. Resolves to the summaries in
+ * the order of `stages`.
  */
 export async function runStageProcesses(stages: readonly string[], options: StageProcessOptions, jobs: number): Promise<Record<string, unknown>[]> {
   const results: PromiseSettledResult<Record<string, unknown>>[] = new Array(stages.length);
+  const lanes = Math.max(1, Math.min(jobs, stages.length));
+  const threads = options.threads ?? (process.env.RICCI_THREADS ? undefined : Math.max(1, Math.floor(availableParallelism() / lanes)));
+  const child = { ...options, threads };
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < stages.length) {
       const i = next++;
       const started = performance.now();
-      const [settled] = await Promise.allSettled([runStageProcess(stages[i], options)]);
+      const [settled] = await Promise.allSettled([runStageProcess(stages[i], child)]);
       results[i] = settled;
       const outcome = settled.status === "fulfilled" ? "done" : "failed";
       console.error(`${stages[i]} ${outcome} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, stages.length)) }, lane));
+  await Promise.all(Array.from({ length: lanes }, lane));
   const failures = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason instanceof Error ? r.reason.message : r.reason)] : []));
   if (failures.length > 0) throw new Error(`${failures.length} of ${stages.length} stages failed:\n${failures.join("\n")}`);
   return results.map((r) => (r as PromiseFulfilledResult<Record<string, unknown>>).value);
