@@ -9,7 +9,7 @@ import { type Expr, compile, edgesOf, evaluate, grad, initBackend, mul, sum, tf,
 // tfjs-core ships its gradient functions separately; tf.grads needs them registered. Imported
 // after ricci so that ricci's copy of tfjs-core defines the global Tensor class.
 import "@tensorflow/tfjs-core/dist/register_all_gradients.js";
-import { seededValues } from "./helpers/oracle.js";
+import { firstMismatch, seededValues } from "./helpers/oracle.js";
 import { type Instance, type PrimitiveCase, cases, instantiate, sizesOfExpr } from "./helpers/primitive-cases.js";
 
 type T = tf.Tensor;
@@ -135,14 +135,7 @@ function runOracle(oracle: TfOracle, t: Readonly<Record<string, T>>, expr: Expr)
   return order.length === 0 ? out : tf.transpose(out, order.map((n) => oracle.names.indexOf(n)));
 }
 
-/** The first entry where |got − want| > F32_TOL · max(1, |want|), or null. */
-function mismatch(got: ArrayLike<number>, want: ArrayLike<number>): string | null {
-  if (got.length !== want.length) return `length ${got.length} vs ${want.length}`;
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i] - want[i]) <= F32_TOL * Math.max(1, Math.abs(want[i])))) return `entry ${i}: ${got[i]} vs ${want[i]}`;
-  }
-  return null;
-}
+const mismatch = (got: ArrayLike<number>, want: ArrayLike<number>): string | null => firstMismatch(got, want, F32_TOL);
 
 beforeAll(async () => {
   await initBackend();

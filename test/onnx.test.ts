@@ -18,19 +18,12 @@ import { activeBackend } from "../src/lower/backend.js";
 import type { ArrayOutput } from "../src/lower/compile.js";
 import { lmObjective } from "../src/pipeline/lm.js";
 import { makeRng } from "../src/util/random.js";
-import { seededValues } from "./helpers/oracle.js";
+import { firstMismatch, seededValues } from "./helpers/oracle.js";
 import { cases, instantiate, sizesOfExpr } from "./helpers/primitive-cases.js";
 
 const F64_TOL = 1e-9;
 
-/** The first entry where |got − want| > F64_TOL · max(1, |want|), or null. */
-function mismatch(got: ArrayLike<number>, want: ArrayLike<number>): string | null {
-  if (got.length !== want.length) return `length ${got.length} vs ${want.length}`;
-  for (let i = 0; i < want.length; i++) {
-    if (!(Math.abs(got[i] - want[i]) <= F64_TOL * Math.max(1, Math.abs(want[i])))) return `entry ${i}: ${got[i]} vs ${want[i]}`;
-  }
-  return null;
-}
+const mismatch = (got: ArrayLike<number>, want: ArrayLike<number>): string | null => firstMismatch(got, want, F64_TOL);
 
 beforeAll(async () => {
   expect(await initBackend("onnx")).toBe("onnx");

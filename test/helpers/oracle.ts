@@ -31,6 +31,15 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return diff / Math.max(1, size);
 }
 
+/** The first entry where |got − want| > tol · max(1, |want|), described, or null when all agree. */
+export function firstMismatch(got: ArrayLike<number>, want: ArrayLike<number>, tol: number): string | null {
+  if (got.length !== want.length) return `length ${got.length} vs ${want.length}`;
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= tol * Math.max(1, Math.abs(want[i])))) return `entry ${i}: ${got[i]} vs ${want[i]}`;
+  }
+  return null;
+}
+
 /** Seeded uniform values in [lo, hi). */
 export function seededValues(n: number, seed: number, lo = -1, hi = 1): Float64Array {
   const rng = makeRng(seed);

@@ -71,7 +71,12 @@ export function onnxPlan(keys: readonly string[], roots: readonly Expr[], variab
       }
       const feeds: Record<string, OrtTensor> = {};
       for (const v of variables) feeds[v.name] = runtime.tensor(dtype, inputData(v, given[v.name], dtype, checkNumerics), v.edges.map((e) => e.size));
-      const out = session.run(feeds, names);
+      let out: Record<string, OrtTensor>;
+      try {
+        out = session.run(feeds, names);
+      } catch (e) {
+        throw new RicciError(`ONNX Runtime failed to run the plan of ${keys.join(", ")}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+      }
       const result: Record<string, OrtTensor> = {};
       keys.forEach((k, i) => (result[k] = out[names[i]]));
       return result;
