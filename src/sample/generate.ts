@@ -10,7 +10,7 @@ import { compile } from "../lower/compile.js";
 import { type GptConfig, gptConstants, gptData, gptForward, gptParams, ropeTables } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
 import { makeRng } from "../util/random.js";
-import { decodeStep } from "./kvcache.js";
+import { decodeStep, prefillStep } from "./kvcache.js";
 import { type SamplingOptions, chooseToken } from "./logits.js";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -98,7 +98,10 @@ export async function generate(c: GptConfig, params: Params, prompts: readonly (
 
 type LogitsAt = ((pos: number) => Float32Array) & { dispose(): void };
 
-/** The KV-cache model: one compiled decode step per position, prompt tokens included. */
+/**
+ * The KV-cache model: the prompt block in one prefill pass (its caches and the logits at its
+ * last position), then one compiled decode step per position.
+ */
 async function cachedModel(c: GptConfig, params: Params, batch: number, start: readonly number[], sequence: Int32Array, total: number): Promise<LogitsAt> {
   const step = decodeStep(c, gptParams(c), batch, total);
   const run = compile(step.outputs);
@@ -109,8 +112,30 @@ async function cachedModel(c: GptConfig, params: Params, batch: number, start: r
     caches[v.name] = tf.zeros(v.edges.map((e) => e.size));
   }
   let computed = -1; // positions fed so far
+  const prefill = (prompt: number): Float32Array => {
+    const pass = prefillStep(c, gptParams(c), batch, prompt, total);
+    const place = new Float32Array(prompt * total);
+    for (let i = 0; i < prompt; i++) place[i * total + i] = 1;
+    const last = new Float32Array(prompt);
+    last[prompt - 1] = 1;
+    const keyMask = new Float32Array(batch * prompt);
+    for (let r = 0; r < batch; r++) keyMask.fill(NEG, r * prompt, r * prompt + Math.min(start[r], prompt));
+    const tokens = new Int32Array(batch * prompt);
+    for (let r = 0; r < batch; r++) tokens.set(sequence.subarray(r * total, r * total + prompt), r * prompt);
+    const out = compile(pass.outputs).runSync({
+      ...params, ...gptConstants(c, prompt), [pass.data.tokens.name]: tokens, [pass.data.keyMask!.name]: keyMask, [pass.place.name]: place, [pass.last.name]: last,
+    });
+    for (const name of Object.keys(caches)) {
+      caches[name].dispose();
+      caches[name] = out[name];
+    }
+    const logits = out.logits.dataSync() as Float32Array;
+    out.logits.dispose();
+    computed = prompt - 1;
+    return logits;
+  };
   const logitsAt = (pos: number): Float32Array => {
-    let logits: Float32Array | null = null;
+    let logits: Float32Array | null = computed < 0 && pos > 0 ? prefill(pos + 1) : null;
     while (computed < pos) {
       const p = ++computed;
       const { cos, sin } = ropeTables(c, p, 1);

@@ -3,11 +3,13 @@
  * and values are written into the cache with a one-hot position vector
  *   K' = K·(1 − w) + w ⊗ k_new,
  * so a step costs O(context) instead of O(context²), and the whole step (cache update
- * included) is compiled like any other expression.
+ * included) is compiled like any other expression. The prompt itself is read in one pass
+ * (`prefillStep`): causal attention over its positions, whose keys and values are placed into
+ * fresh caches by a {seq, kseq} placement matrix.
  */
-import { add, gather, mul, sub, variable } from "../dsl/build.js";
+import { add, dot, einsum, gather, mul, rename, sub, variable } from "../dsl/build.js";
 import type { Expr, Variable } from "../dsl/expr.js";
-import { type AttentionSource, type GptConfig, type GptParams, gptBlocks, gptHead, headDim } from "../nn/gpt.js";
+import { type AttentionSource, type GptConfig, type GptParams, gptBlocks, gptData, gptHead, headDim } from "../nn/gpt.js";
 
 export interface DecodeStep {
   /** Outputs: `logits` {batch, vocab} (or `score`), and the updated caches by variable name. */
@@ -21,6 +23,54 @@ export interface DecodeStep {
   readonly caches: readonly { readonly k: Variable; readonly v: Variable }[];
 }
 
+/** Cache variables per layer for `batch` rows and `length` positions (shared by decode and prefill). */
+function cacheVariables(c: GptConfig, batch: number, length: number): DecodeStep["caches"] {
+  const hd = headDim(c);
+  return Array.from({ length: c.layers }, (_, l) => ({
+    k: variable(`cache.k${l}`, { batch, kseq: length, head: c.heads, pair: hd / 2, two: 2 }),
+    v: variable(`cache.v${l}`, { batch, kseq: length, head: c.heads, hd }),
+  }));
+}
+
+export interface PrefillStep {
+  /** Outputs: `logits` {batch, vocab} (or `score`) at the last prompt position, and the caches by variable name. */
+  readonly outputs: Record<string, Expr>;
+  /** Data variables: tokens {batch, seq}, causalMask, ropeCos, ropeSin, keyMask {batch, kseq} (as gptData). */
+  readonly data: ReturnType<typeof gptData>;
+  /** {seq, kseq}: 1 where prompt position seq is cache position kseq (the identity on the first `prompt` positions). */
+  readonly place: Variable;
+  /** {seq}: one-hot of the last prompt position. */
+  readonly last: Variable;
+}
+
+/**
+ * The prompt pass for `batch` rows of `prompt` (left-padded) tokens into caches of `length`
+ * positions: the caches the decoding steps would have built after `prompt` steps, and the
+ * logits at the last prompt position, in one call.
+ */
+export function prefillStep(c: GptConfig, p: GptParams, batch: number, prompt: number, length: number): PrefillStep {
+  const data = gptData(c, batch, prompt, { keyMask: true });
+  const caches = cacheVariables(c, batch, length);
+  const place = variable("prefill.place", { pos: prompt, kseq: length });
+  const last = variable("prefill.last", { seq: prompt });
+  const updated: Record<string, Expr> = {};
+  const source: AttentionSource = {
+    cos: data.ropeCos,
+    sin: data.ropeSin,
+    mask: add(data.causalMask, data.keyMask!),
+    keysValues(l, k, v) {
+      const K = rename(k, { seq: "pos" });
+      const V = rename(v, { seq: "pos" });
+      updated[caches[l].k.name] = einsum([K, place], caches[l].k.edges.map((e) => e.name));
+      updated[caches[l].v.name] = einsum([V, place], caches[l].v.edges.map((e) => e.name));
+      return { k: rename(k, { seq: "kseq" }), v: rename(v, { seq: "kseq" }) };
+    },
+  };
+  const h = gptBlocks(c, p, gather(p.embed, data.tokens, "vocab"), source);
+  const head = gptHead(c, p, dot(h, last));
+  return { outputs: { [(c.head ?? "lm") === "scalar" ? "score" : "logits"]: head, ...updated }, data, place, last };
+}
+
 /** The decoding step for `batch` rows and a cache of `length` positions. */
 export function decodeStep(c: GptConfig, p: GptParams, batch: number, length: number = c.context): DecodeStep {
   const hd = headDim(c);
@@ -29,10 +79,7 @@ export function decodeStep(c: GptConfig, p: GptParams, batch: number, length: nu
   const sin = variable("decode.sin", { pair: hd / 2 });
   const write = variable("decode.write", { kseq: length });
   const mask = variable("decode.mask", { batch, kseq: length });
-  const caches = Array.from({ length: c.layers }, (_, l) => ({
-    k: variable(`cache.k${l}`, { batch, kseq: length, head: c.heads, pair: hd / 2, two: 2 }),
-    v: variable(`cache.v${l}`, { batch, kseq: length, head: c.heads, hd }),
-  }));
+  const caches = cacheVariables(c, batch, length);
   const updated: Record<string, Expr> = {};
   const keep = sub(1, write);
   const source: AttentionSource = {
