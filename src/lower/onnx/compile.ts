@@ -102,7 +102,8 @@ function variableValue(graph: OnnxGraph, v: Variable, baked: Float32Array | Floa
     if (baked.length !== volume(v.edges)) throw new RicciError(`constant for variable "${v.name}" with edges ${formatEdges(v.edges)} has ${baked.length} entries, expected ${volume(v.edges)}`);
     return graph.constant(baked, v.edges.map((e) => e.size));
   }
-  return integer ? graph.node("Cast", [v.name], { to: { int: graph.dtype === "float32" ? 1 : 11 } }) : v.name;
+  const input = graph.input(v.name, v.edges.map((e) => e.size));
+  return integer ? graph.node("Cast", [input], { to: { int: graph.dtype === "float32" ? 1 : 11 } }) : input;
 }
 
 /** A variable's value as a typed array of `dtype`, without a copy where it already is one. */

@@ -26,6 +26,16 @@ const binaryOps: Record<Exclude<BinaryOp, "greater" | "greaterEqual">, string> =
   add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", minimum: "Min", maximum: "Max",
 };
 
+/** Numpy broadcasting of two shapes. */
+function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const rank = Math.max(a.length, b.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const x = a[a.length - rank + i] ?? 1;
+    const y = b[b.length - rank + i] ?? 1;
+    return x === 1 ? y : x;
+  });
+}
+
 const bytesOf = (a: Float32Array | Float64Array | BigInt64Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 export class OnnxGraph implements TensorOps<string> {
@@ -33,9 +43,58 @@ export class OnnxGraph implements TensorOps<string> {
   private readonly nodes: NodeSpec[] = [];
   private readonly initializers: TensorSpec[] = [];
   private readonly constants = new Map<string, string>();
+  /** Static shapes of the values recorded so far (every value ricci emits has one). */
+  private readonly shapes = new Map<string, readonly number[]>();
+  private readonly int64Values = new Map<string, readonly number[]>();
   private count = 0;
 
   constructor(readonly dtype: FloatType) {}
+
+  /** Declares a graph input of shape `dims`; returns its name. */
+  input(name: string, dims: readonly number[]): string {
+    this.shapes.set(name, dims);
+    return name;
+  }
+
+  /** The static shape of a recorded value. */
+  shapeOf(name: string): readonly number[] {
+    const shape = this.shapes.get(name);
+    if (shape === undefined) throw new Error(`OnnxGraph: no shape recorded for "${name}"`);
+    return shape;
+  }
+
+  /** The output shape of `op` on `inputs` (the ops ricci emits; numpy broadcasting for elementwise ones). */
+  private inferShape(op: string, inputs: readonly string[], attributes: Record<string, AttributeValue> | undefined): readonly number[] {
+    const attr = (key: string): readonly number[] => {
+      const a = attributes?.[key];
+      return a !== undefined && "ints" in a ? a.ints : [];
+    };
+    const shape = (i: number): readonly number[] => this.shapeOf(inputs[i]);
+    const drop = (axes: readonly number[]): number[] => shape(0).filter((_, i) => !axes.map((a) => (a < 0 ? a + shape(0).length : a)).includes(i));
+    switch (op) {
+      case "Reshape":
+        return this.int64Values.get(inputs[1])!;
+      case "Transpose":
+        return attr("perm").map((p) => shape(0)[p]);
+      case "Expand":
+        return broadcastShapes(shape(0), this.int64Values.get(inputs[1])!);
+      case "MatMul": {
+        const [a, b] = [shape(0), shape(1)];
+        return [...broadcastShapes(a.slice(0, -2), b.slice(0, -2)), a[a.length - 2], b[b.length - 1]];
+      }
+      case "ReduceSum":
+        return drop(this.int64Values.get(inputs[1])!);
+      case "ReduceLogSumExp":
+      case "ReduceMax":
+        return drop(attr("axes"));
+      case "Unsqueeze":
+        return [...shape(0), 1];
+      case "Add": case "Sub": case "Mul": case "Div": case "Pow": case "Min": case "Max": case "Greater": case "GreaterOrEqual": case "Equal":
+        return broadcastShapes(shape(0), shape(1));
+      default: // unary elementwise, Cast, Softmax, LogSoftmax, Identity
+        return shape(0);
+    }
+  }
 
   private fresh(hint: string): string {
     return `${hint}_${this.count++}`;
@@ -44,6 +103,7 @@ export class OnnxGraph implements TensorOps<string> {
   /** Appends a node with one output; returns the output's name. */
   node(op: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>): string {
     const out = this.fresh(op.toLowerCase());
+    this.shapes.set(out, this.inferShape(op, inputs, attributes));
     this.nodes.push({ op, inputs, outputs: [out], attributes });
     return out;
   }
@@ -63,18 +123,23 @@ export class OnnxGraph implements TensorOps<string> {
 
   /** An int64 vector constant (shapes, axes). */
   int64s(values: readonly number[]): string {
-    return this.initializer(`i64:${values.join(",")}`, (name) => ({
-      name, type: "int64", dims: [values.length], bytes: bytesOf(BigInt64Array.from(values.map((v) => BigInt(v)))),
+    const name = this.initializer(`i64:${values.join(",")}`, (n) => ({
+      name: n, type: "int64", dims: [values.length], bytes: bytesOf(BigInt64Array.from(values.map((v) => BigInt(v)))),
     }));
+    this.int64Values.set(name, values);
+    return name;
   }
 
   scalar(value: number): string {
-    return this.initializer(`s:${Object.is(value, -0) ? 0 : value}`, (name) => ({ name, type: this.dtype, dims: [], bytes: this.floats([value]) }));
+    const name = this.initializer(`s:${Object.is(value, -0) ? 0 : value}`, (n) => ({ name: n, type: this.dtype, dims: [], bytes: this.floats([value]) }));
+    this.shapes.set(name, []);
+    return name;
   }
 
   constant(values: Float32Array | Float64Array, shape: readonly number[]): string {
     const name = this.fresh("const");
     this.initializers.push({ name, type: this.dtype, dims: shape, bytes: this.floats(values) });
+    this.shapes.set(name, shape);
     return name;
   }
 
@@ -135,8 +200,29 @@ export class OnnxGraph implements TensorOps<string> {
   }
 
   binary(op: BinaryOp, a: string, b: string): string {
-    if (op === "greater" || op === "greaterEqual") return this.castTo(this.node(op === "greater" ? "Greater" : "GreaterOrEqual", [a, b]), this.dtype);
-    return this.node(binaryOps[op], [a, b]);
+    const [x, y] = [this.contiguousBroadcast(a, b), this.contiguousBroadcast(b, a)];
+    if (op === "greater" || op === "greaterEqual") return this.castTo(this.node(op === "greater" ? "Greater" : "GreaterOrEqual", [x, y]), this.dtype);
+    return this.node(binaryOps[op], [x, y]);
+  }
+
+  /**
+   * `t` expanded along the axes where it broadcasts against `other`, except the leading ones,
+   * when that stays small (≤ 1/16 of the result): ONNX Runtime's elementwise kernels run fast
+   * over a contiguous inner block and element by element when an inner axis broadcasts (a
+   * RoPE table [1, seq, 1, pair, 1] against queries [batch, seq, head, pair, two] ran ~8×
+   * slower than against its expanded [1, seq, head, pair, two]).
+   */
+  private contiguousBroadcast(t: string, other: string): string {
+    const own = this.shapeOf(t);
+    const out = broadcastShapes(own, this.shapeOf(other));
+    const padded = [...new Array<number>(out.length - own.length).fill(1), ...own];
+    let lead = 0;
+    while (lead < out.length && padded[lead] === 1) lead++;
+    const target = padded.map((n, i) => (i < lead ? 1 : out[i]));
+    const inner = target.some((n, i) => n !== padded[i]);
+    const volume = (shape: readonly number[]): number => shape.reduce((k, n) => k * n, 1);
+    if (!inner || volume(target) * 16 > volume(out)) return t;
+    return this.node("Expand", [t, this.int64s(target)]);
   }
 
   sum(t: string, axes: readonly number[]): string {
