@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import {
-  activeBackend, compile, dot, gather, grad, initBackend, logSoftmax, mean, scale, simplify, square, tanh, tf, variable,
+  activeBackend, compile, describeBackend, dot, gather, grad, initBackend, logSoftmax, mean, scale, simplify, square, tanh, tf, variable,
 } from "../src/index.js";
 import { gptData, gptForward, gptParams } from "../src/nn/gpt.js";
 import "@tensorflow/tfjs"; // registers tfjs's gradients: tf.grads is a peer here, never ricci's path
@@ -31,8 +31,8 @@ function buildGptGradient(): { outputs: Record<string, ReturnType<typeof variabl
 }
 
 async function main(): Promise<void> {
-  const backend = await initBackend();
-  console.log(`ricci bench:core on backend "${backend}" (node ${process.version})`);
+  await initBackend();
+  console.log(`ricci bench:core on ${describeBackend()} (node ${process.version}); tf.grads on tfjs ${tf.getBackend()}`);
 
   // 1. Build + differentiate + simplify + compile. Interning would make a second run nearly
   // free, so the first (cold) run is the honest number.
