@@ -57,6 +57,7 @@ async function tryTfjs(name: TfjsBackendName): Promise<boolean> {
 async function tryOnnx(): Promise<true | string> {
   const runtime = loadOnnxRuntime();
   if (typeof runtime === "string") return runtime;
+  await loaders.cpu.load(); // registers the cpu backend, which holds ONNX Runtime's outputs (hostTensor)
   if (!(await tryTfjs("wasm")) && !(await tryTfjs("cpu"))) return "no tfjs backend for the glue around ONNX Runtime";
   onnx = runtime;
   return true;
@@ -110,6 +111,25 @@ export function initBackend(preferred?: BackendName | string): Promise<BackendNa
 /** The backend ricci is running on (after `initBackend`), e.g. "onnx"; null before. */
 export function activeBackend(): BackendName | null {
   return activeName;
+}
+
+let hostBackend: tf.KernelBackend | null = null;
+
+/**
+ * A tf.Tensor over `data` without a copy: on tfjs's cpu backend, which stores typed arrays as
+ * they are (ONNX Runtime's outputs become tensors for free; a tfjs op on the glue backend moves
+ * one over when it needs it).
+ */
+export function hostTensor(data: Float32Array, shape: readonly number[]): tf.Tensor {
+  if (hostBackend === null) {
+    const engine = tf.engine();
+    const cpu = engine.findBackend("cpu");
+    if (cpu === null) return tf.tensor(data, [...shape], "float32");
+    // tfjs-backend-cpu advises installing tfjs-node on its first write; here it only holds data.
+    (cpu as unknown as { firstUse: boolean }).firstUse = false;
+    hostBackend = cpu;
+  }
+  return tf.engine().makeTensor(data, [...shape], "float32", hostBackend) as tf.Tensor;
 }
 
 /** ONNX Runtime when it is the active backend, else null. */

@@ -10,7 +10,7 @@ import { RicciError } from "../dsl/errors.js";
 import { type Expr, type Variable, childrenOf, topologicalOrder } from "../dsl/expr.js";
 import { type InputValue, checkFinite, flatten, isTensorLike } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";
-import { activeBackend, initBackend, onnxRuntime, tf } from "./backend.js";
+import { activeBackend, hostTensor, initBackend, onnxRuntime, tf } from "./backend.js";
 import type { Named as NamedOf } from "./layout.js";
 import type { FloatType } from "./onnx/graph.js";
 import { type OnnxPlan, onnxPlan, rememberHostData } from "./onnx/compile.js";
@@ -41,9 +41,9 @@ export type TensorInputs = Readonly<Record<string, InputValue | tf.Tensor>>;
 
 export interface Compiled<K extends string> {
   /**
-   * Runs the plan: `const { loss, dW } = await step({ W, x })`. Outputs are tf.Tensors of the
-   * active tfjs backend (on onnx: the glue backend, filled from ONNX Runtime's output buffers),
-   * owned by the caller.
+   * Runs the plan: `const { loss, dW } = await step({ W, x })`. Outputs are tf.Tensors, owned by
+   * the caller: of the active tfjs backend, or on onnx tfjs cpu tensors over ONNX Runtime's own
+   * output buffers (no copy; tfjs moves one to the glue backend when an op there needs it).
    */
   (inputs: TensorInputs): Promise<Record<K, tf.Tensor>>;
   /** The same, synchronously (after `await initBackend()`). */
@@ -124,7 +124,7 @@ function buildPlan<K extends string>(keys: readonly K[], roots: readonly Expr[],
     const out = onnx().run(runtime, inputs, checkNumerics);
     const result = {} as Record<K, tf.Tensor>;
     for (const k of keys) {
-      result[k] = tf.tensor(out[k].data, [...out[k].dims], "float32");
+      result[k] = hostTensor(out[k].data as Float32Array, out[k].dims);
       rememberHostData(result[k], out[k].data);
     }
     return result;

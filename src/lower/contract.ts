@@ -20,7 +20,8 @@ export function contractAll<T>(ops: TensorOps<T>, operands: readonly Named<T>[],
   while (live.length > 1) {
     const [i, j] = choosePair(live, neededOutside);
     const keep = [...live[i].edges, ...live[j].edges].filter((e, k, all) => neededOutside(e.name, [i, j]) && all.findIndex((f) => f.name === e.name) === k);
-    const result = contractPair(ops, live[i], live[j], names(keep));
+    // The last pair may lay its result out in the product's own edge order (see contractPair).
+    const result = contractPair(ops, live[i], live[j], names(keep), live.length === 2 ? out : undefined);
     live = [...live.filter((_, k) => k !== i && k !== j), result];
   }
   return sumOver(ops, live[0], names(live[0].edges).filter((n) => !out.includes(n)));
@@ -52,7 +53,7 @@ function needsMove<T>(x: Named<T>, order: readonly string[]): boolean {
 }
 
 /** a·b summed over their shared edges not in `keep`; edges of one operand only, not kept, are summed first. */
-export function contractPair<T>(ops: TensorOps<T>, a0: Named<T>, b0: Named<T>, keep: readonly string[]): Named<T> {
+export function contractPair<T>(ops: TensorOps<T>, a0: Named<T>, b0: Named<T>, keep: readonly string[], order?: readonly string[]): Named<T> {
   const a = sumOver(ops, a0, names(a0.edges).filter((n) => !keep.includes(n) && !has(b0.edges, n)));
   const b = sumOver(ops, b0, names(b0.edges).filter((n) => !keep.includes(n) && !has(a0.edges, n)));
   const arrangeAs = (x: Named<T>, order: readonly Edge[]): T => arrange(ops, x, names(order));
@@ -66,9 +67,19 @@ export function contractPair<T>(ops: TensorOps<T>, a0: Named<T>, b0: Named<T>, k
     // Nothing summed: the larger operand stays where it is and the smaller one broadcasts against
     // it (measured on the GPT step: 27% faster on ONNX Runtime, whose transposes of rank-5 cache
     // layouts dominated, and ~5% on wasm, than laying both out as [batch, a, 1]·[batch, 1, b]).
+    // An outer product (each side has edges the other lacks) writes a result larger than both
+    // operands; it is laid out in the product's own edge order when that is given (a KV-cache
+    // write w ⊗ k lands in the cache's layout, not in one that then has to be transposed).
     const [big, small] = groupSize(a.edges) >= groupSize(b.edges) ? [a, b] : [b, a];
     const extra = small.edges.filter((e) => !has(big.edges, e.name));
-    const edges = [...big.edges, ...extra];
+    const outer = extra.length > 0 && big.edges.some((e) => !has(small.edges, e.name));
+    const all = [...big.edges, ...extra];
+    const ordered = order?.length === all.length && all.every((e) => order.includes(e.name));
+    if (outer && ordered) {
+      const edges = order.map((n) => all.find((e) => e.name === n)!);
+      return { tensor: ops.binary("mul", alignTo(ops, big, edges), alignTo(ops, small, edges)), edges };
+    }
+    const edges = all;
     const bigT = extra.length === 0 ? big.tensor : ops.reshape(big.tensor, edges.map((e) => (has(big.edges, e.name) ? e.size : 1)));
     return { tensor: ops.binary("mul", bigT, alignTo(ops, small, edges)), edges };
   }

@@ -1,13 +1,14 @@
 /**
  * One decoding step of the GPT as a DSL expression over a KV cache: the new position's keys
  * and values are written into the cache with a one-hot position vector
- *   K' = K·(1 − w) + w ⊗ k_new,
+ *   K' = K + w ⊗ k_new
+ * (each position is written once, into a cache that starts at zero),
  * so a step costs O(context) instead of O(context²), and the whole step (cache update
  * included) is compiled like any other expression. The prompt itself is read in one pass
  * (`prefillStep`): causal attention over its positions, whose keys and values are placed into
  * fresh caches by a {seq, kseq} placement matrix.
  */
-import { add, dot, einsum, gather, mul, rename, sub, variable } from "../dsl/build.js";
+import { add, dot, einsum, gather, rename, variable } from "../dsl/build.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { type AttentionSource, type GptConfig, type GptParams, gptBlocks, gptData, gptHead, headDim } from "../nn/gpt.js";
 
@@ -19,7 +20,10 @@ export interface DecodeStep {
   readonly sin: Variable;
   readonly write: Variable; // {kseq}: one-hot of the current position
   readonly mask: Variable; // {batch, kseq}: 0 for attended positions, −1e9 elsewhere
-  /** Cache variables by layer: keys {batch, kseq, head, pair, two}, values {batch, kseq, head, hd}. */
+  /**
+   * Cache variables by layer: keys {batch, head, kseq, pair, two}, values {batch, head, kseq, hd}
+   * (head before kseq: the attention products then need no transpose of the cache).
+   */
   readonly caches: readonly { readonly k: Variable; readonly v: Variable }[];
 }
 
@@ -27,8 +31,8 @@ export interface DecodeStep {
 function cacheVariables(c: GptConfig, batch: number, length: number): DecodeStep["caches"] {
   const hd = headDim(c);
   return Array.from({ length: c.layers }, (_, l) => ({
-    k: variable(`cache.k${l}`, { batch, kseq: length, head: c.heads, pair: hd / 2, two: 2 }),
-    v: variable(`cache.v${l}`, { batch, kseq: length, head: c.heads, hd }),
+    k: variable(`cache.k${l}`, { batch, head: c.heads, kseq: length, pair: hd / 2, two: 2 }),
+    v: variable(`cache.v${l}`, { batch, head: c.heads, kseq: length, hd }),
   }));
 }
 
@@ -81,14 +85,14 @@ export function decodeStep(c: GptConfig, p: GptParams, batch: number, length: nu
   const mask = variable("decode.mask", { batch, kseq: length });
   const caches = cacheVariables(c, batch, length);
   const updated: Record<string, Expr> = {};
-  const keep = sub(1, write);
   const source: AttentionSource = {
     cos,
     sin,
     mask,
     keysValues(l, k, v) {
-      const K = add(mul(caches[l].k, keep), mul(write, k));
-      const V = add(mul(caches[l].v, keep), mul(write, v));
+      // The write laid out in the cache's own edge order, so the sum needs no transpose.
+      const K = add(caches[l].k, einsum([write, k], caches[l].k.edges.map((e) => e.name)));
+      const V = add(caches[l].v, einsum([write, v], caches[l].v.edges.map((e) => e.name)));
       updated[caches[l].k.name] = K;
       updated[caches[l].v.name] = V;
       return { k: K, v: V };

@@ -262,9 +262,15 @@ export class OnnxGraph implements TensorOps<string> {
 
   /** The model computing `outputs` (name → value) from `inputs`. */
   encode(name: string, inputs: readonly ValueSpec[], outputs: readonly { name: string; value: string; dims: readonly number[] }[], docString?: string): Uint8Array {
-    // Every output through its own Identity: an output may be an input, a constant or another output's value.
-    const tail: NodeSpec[] = outputs.map((o) => ({ op: "Identity", inputs: [o.value], outputs: [o.name] }));
-    const nodes = [...this.nodes, ...tail];
+    // A value a node computes for one output only takes the output's name; any other output (an
+    // input, a constant, a value two outputs share) goes through an Identity, which copies it.
+    const produced = new Set(this.nodes.flatMap((n) => n.outputs));
+    const count = new Map<string, number>();
+    for (const o of outputs) count.set(o.value, (count.get(o.value) ?? 0) + 1);
+    const renamed = new Map(outputs.filter((o) => produced.has(o.value) && count.get(o.value) === 1).map((o) => [o.value, o.name]));
+    const rename = (v: string): string => renamed.get(v) ?? v;
+    const tail: NodeSpec[] = outputs.filter((o) => !renamed.has(o.value)).map((o) => ({ op: "Identity", inputs: [o.value], outputs: [o.name] }));
+    const nodes = [...this.nodes.map((n) => ({ ...n, inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) })), ...tail];
     const used = new Set(nodes.flatMap((n) => n.inputs));
     const model: ModelSpec = {
       graphName: name,
