@@ -117,6 +117,11 @@ export interface AttentionSource {
   readonly mask: Expr;
   /** Keys/values of the positions being computed → keys/values over all attended positions (edge kseq). */
   keysValues(layer: number, k: Expr, v: Expr): { readonly k: Expr; readonly v: Expr };
+  /**
+   * Optional: the whole attention of queries `q` given the new keys and values, for sources that
+   * can do better than softmax over keysValues (a KV cache that is read, never rewritten).
+   */
+  attend?(layer: number, q: Expr, k: Expr, v: Expr, scale: number): Expr;
 }
 
 /** Attention over the sequence itself, causally masked (plus an optional padding mask). */
@@ -131,11 +136,19 @@ export function sequenceAttention(data: GptData): AttentionSource {
 
 function attention(c: GptConfig, p: GptParams, source: AttentionSource, x: Expr, l: number): Expr {
   const q = rope(dot(x, p[`layer${l}.wq`]), source.cos, source.sin); // {batch, seq, head, pair, two}
-  const { k, v } = source.keysValues(l, rope(dot(x, p[`layer${l}.wk`]), source.cos, source.sin), dot(x, p[`layer${l}.wv`]));
-  const scores = add(scale(dot(q, k, "pair", "two"), 1 / Math.sqrt(headDim(c))), source.mask);
-  const weights = softmax(scores, "kseq"); // {batch, seq, head, kseq}
-  const mixed = dot(weights, v, "kseq"); // {batch, seq, head, hd}
+  const kNew = rope(dot(x, p[`layer${l}.wk`]), source.cos, source.sin);
+  const vNew = dot(x, p[`layer${l}.wv`]);
+  const scale_ = 1 / Math.sqrt(headDim(c));
+  const mixed = source.attend !== undefined ? source.attend(l, q, kNew, vNew, scale_) : attend(source, l, q, kNew, vNew, scale_);
   return rename(dot(mixed, p[`layer${l}.wo`]), { out: "d" });
+}
+
+/** softmax(q·k / √hd + mask) · v over the keys and values the source gives: {batch, seq, head, hd}. */
+function attend(source: AttentionSource, l: number, q: Expr, kNew: Expr, vNew: Expr, scaleBy: number): Expr {
+  const { k, v } = source.keysValues(l, kNew, vNew);
+  const scores = add(scale(dot(q, k, "pair", "two"), scaleBy), source.mask);
+  const weights = softmax(scores, "kseq"); // {batch, seq, head, kseq}
+  return dot(weights, v, "kseq");
 }
 
 function mlp(p: GptParams, x: Expr, l: number): Expr {

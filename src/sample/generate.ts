@@ -100,17 +100,25 @@ type LogitsAt = ((pos: number) => Float32Array) & { dispose(): void };
 
 /**
  * The KV-cache model: the prompt block in one prefill pass (its caches and the logits at its
- * last position), then one compiled decode step per position.
+ * last position), then one compiled decode step per position, whose new keys and values are
+ * written into the caches (plain arrays, laid out {batch, head, kseq, …}) in place.
  */
 async function cachedModel(c: GptConfig, params: Params, batch: number, start: readonly number[], sequence: Int32Array, total: number): Promise<LogitsAt> {
   const step = decodeStep(c, gptParams(c), batch, total);
   const run = compile(step.outputs);
   await tf.ready();
-  const caches: Record<string, tf.Tensor> = {};
+  const caches: Record<string, Float32Array> = {};
   for (const { k, v } of step.caches) {
-    caches[k.name] = tf.zeros(k.edges.map((e) => e.size));
-    caches[v.name] = tf.zeros(v.edges.map((e) => e.size));
+    caches[k.name] = new Float32Array(k.edges.reduce((n, e) => n * e.size, 1));
+    caches[v.name] = new Float32Array(v.edges.reduce((n, e) => n * e.size, 1));
   }
+  /** Writes a new position's values {batch, head, width} into a cache {batch, head, kseq, width}. */
+  const writeAt = (cache: Float32Array, values: ArrayLike<number>, position: number): void => {
+    const width = values.length / (batch * c.heads);
+    for (let row = 0; row < batch * c.heads; row++) {
+      for (let i = 0; i < width; i++) cache[(row * total + position) * width + i] = values[row * width + i];
+    }
+  };
   let computed = -1; // positions fed so far
   const prefill = (prompt: number): Float32Array => {
     const pass = prefillStep(c, gptParams(c), batch, prompt, total);
@@ -122,17 +130,12 @@ async function cachedModel(c: GptConfig, params: Params, batch: number, start: r
     for (let r = 0; r < batch; r++) keyMask.fill(NEG, r * prompt, r * prompt + Math.min(start[r], prompt));
     const tokens = new Int32Array(batch * prompt);
     for (let r = 0; r < batch; r++) tokens.set(sequence.subarray(r * total, r * total + prompt), r * prompt);
-    const out = compile(pass.outputs).runSync({
+    const out = compile(pass.outputs).runArrays({
       ...params, ...gptConstants(c, prompt), [pass.data.tokens.name]: tokens, [pass.data.keyMask!.name]: keyMask, [pass.place.name]: place, [pass.last.name]: last,
     });
-    for (const name of Object.keys(caches)) {
-      caches[name].dispose();
-      caches[name] = out[name];
-    }
-    const logits = out.logits.dataSync() as Float32Array;
-    out.logits.dispose();
+    for (const name of Object.keys(caches)) caches[name] = Float32Array.from(out[name].data);
     computed = prompt - 1;
-    return logits;
+    return Float32Array.from(out.logits.data);
   };
   const logitsAt = (pos: number): Float32Array => {
     let logits: Float32Array | null = computed < 0 && pos > 0 ? prefill(pos + 1) : null;
@@ -144,17 +147,16 @@ async function cachedModel(c: GptConfig, params: Params, batch: number, start: r
       const mask = new Float32Array(batch * total).fill(NEG);
       for (let r = 0; r < batch; r++) for (let k = start[r]; k <= p; k++) mask[r * total + k] = 0;
       const tokens = Int32Array.from({ length: batch }, (_, r) => sequence[r * total + p]);
-      const out = run.runSync({ ...params, ...caches, [step.tokens.name]: tokens, [step.cos.name]: cos, [step.sin.name]: sin, [step.write.name]: write, [step.mask.name]: mask });
-      for (const name of Object.keys(caches)) {
-        caches[name].dispose();
-        caches[name] = out[name];
-      }
-      logits = out.logits.dataSync() as Float32Array;
-      out.logits.dispose();
+      const out = run.runArrays({ ...params, ...caches, [step.tokens.name]: tokens, [step.cos.name]: cos, [step.sin.name]: sin, [step.write.name]: write, [step.mask.name]: mask });
+      step.caches.forEach(({ k, v }, l) => {
+        writeAt(caches[k.name], out[`new.k${l}`].data, p);
+        writeAt(caches[v.name], out[`new.v${l}`].data, p);
+      });
+      logits = Float32Array.from(out.logits.data);
     }
     return logits!;
   };
-  return Object.assign(logitsAt, { dispose: () => Object.values(caches).forEach((t) => t.dispose()) });
+  return Object.assign(logitsAt, { dispose: () => undefined });
 }
 
 /** The reference model without a cache: the full (padded) sequence through the network per token. */

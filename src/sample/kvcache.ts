@@ -1,19 +1,22 @@
 /**
- * One decoding step of the GPT as a DSL expression over a KV cache: the new position's keys
- * and values are written into the cache with a one-hot position vector
- *   K' = K + w ⊗ k_new
- * (each position is written once, into a cache that starts at zero),
- * so a step costs O(context) instead of O(context²), and the whole step (cache update
- * included) is compiled like any other expression. The prompt itself is read in one pass
+ * One decoding step of the GPT as a DSL expression over a KV cache: attention reads the cache
+ * as if the new position's keys and values were written into it with a one-hot position vector,
+ *   K' = K + w ⊗ k_new   (each position is written once, into a cache that starts at zero),
+ * which by linearity needs no K' at all (see decodeStep); the step returns the new keys and
+ * values and the caller writes them in place. A step costs O(context) instead of O(context²). The prompt itself is read in one pass
  * (`prefillStep`): causal attention over its positions, whose keys and values are placed into
  * fresh caches by a {seq, kseq} placement matrix.
  */
-import { add, dot, einsum, gather, rename, variable } from "../dsl/build.js";
+import { add, dot, einsum, gather, mul, rename, scale, softmax, variable } from "../dsl/build.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { type AttentionSource, type GptConfig, type GptParams, gptBlocks, gptData, gptHead, headDim } from "../nn/gpt.js";
 
 export interface DecodeStep {
-  /** Outputs: `logits` {batch, vocab} (or `score`), and the updated caches by variable name. */
+  /**
+   * Outputs: `logits` {batch, vocab} (or `score`), and per layer l the new position's keys
+   * `new.k{l}` {batch, head, pair, two} and values `new.v{l}` {batch, head, hd}, for the caller
+   * to write into the caches at the position.
+   */
   readonly outputs: Record<string, Expr>;
   readonly tokens: Variable; // {batch}
   readonly cos: Variable; // {pair}: RoPE at the current position
@@ -84,22 +87,28 @@ export function decodeStep(c: GptConfig, p: GptParams, batch: number, length: nu
   const write = variable("decode.write", { kseq: length });
   const mask = variable("decode.mask", { batch, kseq: length });
   const caches = cacheVariables(c, batch, length);
-  const updated: Record<string, Expr> = {};
+  const fresh: Record<string, Expr> = {};
   const source: AttentionSource = {
     cos,
     sin,
     mask,
-    keysValues(l, k, v) {
-      // The write laid out in the cache's own edge order, so the sum needs no transpose.
-      const K = add(caches[l].k, einsum([write, k], caches[l].k.edges.map((e) => e.name)));
-      const V = add(caches[l].v, einsum([write, v], caches[l].v.edges.map((e) => e.name)));
-      updated[caches[l].k.name] = K;
-      updated[caches[l].v.name] = V;
-      return { k: K, v: V };
+    keysValues: () => {
+      throw new Error("decodeStep attends through `attend`");
+    },
+    attend(l, q, k, v, scaleBy) {
+      // Attention over K' = K + w⊗k (and V' alike) without building K': the cache is zero at the
+      // new position, so q·K' = q·K + (q·k)⊗w and weights·V' = weights·V + (weights·w)⊗v. The
+      // step reads the caches and returns only the new keys and values, which the caller writes
+      // into them: O(context) reads, O(1) writes per position.
+      fresh[`new.k${l}`] = einsum([k], ["batch", "head", "pair", "two"]);
+      fresh[`new.v${l}`] = einsum([v], ["batch", "head", "hd"]);
+      const scores = add(scale(add(dot(q, caches[l].k, "pair", "two"), mul(dot(q, k, "pair", "two"), write)), scaleBy), mask);
+      const weights = softmax(scores, "kseq"); // {batch, head, kseq}
+      return add(dot(weights, caches[l].v, "kseq"), mul(dot(weights, write, "kseq"), v));
     },
   };
   const h = gptBlocks(c, p, gather(p.embed, tokens, "vocab"), source);
   const head = gptHead(c, p, h);
-  const outputs = { [(c.head ?? "lm") === "scalar" ? "score" : "logits"]: head, ...updated };
+  const outputs = { [(c.head ?? "lm") === "scalar" ? "score" : "logits"]: head, ...fresh };
   return { outputs, tokens, cos, sin, write, mask, caches };
 }
