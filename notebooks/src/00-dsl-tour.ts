@@ -86,10 +86,11 @@ export default [
     \`max relative error of H·U: ${"${hvpError.toExponential(2)}"}\`
   `),
   md(`
-    ## Compiling to TensorFlow.js
+    ## Compiling
 
-    \`compile\` lowers a set of expressions to one function of tensors on the best backend
-    present (here WebAssembly unless \`@tensorflow/tfjs-node\` is installed). Shared
+    \`compile\` lowers a set of expressions to one function of tensors on the fastest engine
+    present: ONNX Runtime (the whole set as one ONNX graph, one native call per run) when
+    \`onnxruntime-node\` is installed, else TensorFlow.js (WebAssembly here). Shared
     subexpressions run once; contractions become matrix multiplications.
   `),
   code(`

@@ -65,7 +65,7 @@ type Values = Map<number, Named>;
 
 const cache = new Map<string, Compiled<string>>();
 
-/** Lowers expressions to tfjs: `const step = compile({ loss, dW }); await step({ W, x })`. */
+/** Lowers expressions for the active backend (ONNX Runtime or tfjs): `const step = compile({ loss, dW }); await step({ W, x })`. */
 export function compile<K extends string>(outputs: Readonly<Record<K, Expr>>, options: CompileOptions = {}): Compiled<K> {
   const keys = Object.keys(outputs) as K[];
   if (keys.length === 0) throw new RicciError("compile: give at least one output expression, e.g. compile({ loss })");
