@@ -26,7 +26,7 @@ export interface OnnxPlan {
 
 /** An ONNX-safe, unique value name for each output key. */
 function outputNames(keys: readonly string[]): string[] {
-  return keys.map((k, i) => `out${i}_${k.replace(/[^A-Za-z0-9_]/g, "_")}`);
+  return keys.map((k, i) => `ricci::out${i}_${k.replace(/[^A-Za-z0-9_]/g, "_")}`);
 }
 
 export interface TraceOptions {

@@ -96,8 +96,9 @@ export class OnnxGraph implements TensorOps<string> {
     }
   }
 
+  /** A new value name; the "ricci::" prefix keeps it apart from variable names. */
   private fresh(hint: string): string {
-    return `${hint}_${this.count++}`;
+    return `ricci::${hint}_${this.count++}`;
   }
 
   /** Appends a node with one output; returns the output's name. */
