@@ -39,6 +39,10 @@ describe.concurrent("backend selection", () => {
     expect(notice[0]).toMatch(/^ricci: onnxruntime-node could not be loaded \(.+\); compiled graphs run on tfjs instead/);
   });
 
+  it("names a bad RICCI_THREADS instead of falling back", async () => {
+    expect(await runWith({ RICCI_BACKEND: undefined, RICCI_THREADS: "zero" })).toBe('error=RicciError: RICCI_THREADS="zero" must be an integer ≥ 1');
+  });
+
   it("RICCI_BACKEND=onnx uses ONNX Runtime with a tfjs backend for the glue", async () => {
     expect(await runWith({ RICCI_BACKEND: "onnx" })).toBe("active=onnx");
   });

@@ -83,6 +83,7 @@ function settledSync(result: unknown): void {
  */
 export function loadOnnxRuntime(): OnnxRuntime | string {
   if (loaded !== null) return loaded;
+  const threads = defaultThreads(); // a bad RICCI_THREADS is the user's error to see, not a missing package
   try {
     const require = createRequire(import.meta.url);
     const ort = require("onnxruntime-node") as OrtModule & { env: { versions: { common: string }; logLevel?: string } };
@@ -94,7 +95,6 @@ export function loadOnnxRuntime(): OnnxRuntime | string {
     if (process.env.RICCI_ONNX_LOG === undefined) ort.env.logLevel = "error";
     else ort.env.logLevel = process.env.RICCI_ONNX_LOG as typeof ort.env.logLevel;
     initOrt();
-    const threads = defaultThreads();
     const eps = providers();
     const options = {
       graphOptimizationLevel: "all",
