@@ -1,9 +1,9 @@
 /**
  * Lowering of products (einsums): a greedy pairwise contraction order, each pair emitted as
  * one 2-D matMul where the edges allow (batch-free), a batched matMul otherwise, or a
- * broadcast multiply in the larger operand's layout when nothing is summed. Operands are transposed explicitly (never
- * matMul's transpose flags, 10–15× slower on wasm) and the orientation needing the least
- * transposition is chosen. Written against TensorOps, so every lowering target gets the same
+ * broadcast multiply in the larger operand's layout when nothing is summed. Operands are
+ * transposed explicitly (never matMul's transpose flags, 10–15× slower on wasm) and the
+ * orientation needing the least transposition is chosen. Written against TensorOps, so every lowering target gets the same
  * plan; tfjs callers run it inside tf.tidy, which frees the temporaries.
  */
 import type { Edge } from "../dsl/edges.js";
@@ -52,11 +52,14 @@ function needsMove<T>(x: Named<T>, order: readonly string[]): boolean {
   return current.some((n, k) => n !== wanted[k]);
 }
 
-/** a·b summed over their shared edges not in `keep`; edges of one operand only, not kept, are summed first. */
+/**
+ * a·b summed over their shared edges not in `keep`; edges of one operand only, not kept, are
+ * summed first. `order`, the product's own edge order, lays out an outer product's result.
+ */
 export function contractPair<T>(ops: TensorOps<T>, a0: Named<T>, b0: Named<T>, keep: readonly string[], order?: readonly string[]): Named<T> {
   const a = sumOver(ops, a0, names(a0.edges).filter((n) => !keep.includes(n) && !has(b0.edges, n)));
   const b = sumOver(ops, b0, names(b0.edges).filter((n) => !keep.includes(n) && !has(a0.edges, n)));
-  const arrangeAs = (x: Named<T>, order: readonly Edge[]): T => arrange(ops, x, names(order));
+  const arrangeAs = (x: Named<T>, layout: readonly Edge[]): T => arrange(ops, x, names(layout));
   const larger = groupSize(a.edges) >= groupSize(b.edges) ? a : b;
   const shared = larger.edges.filter((e) => has(a.edges, e.name) && has(b.edges, e.name));
   const batch = shared.filter((e) => keep.includes(e.name));
