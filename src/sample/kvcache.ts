@@ -3,9 +3,9 @@
  * as if the new position's keys and values were written into it with a one-hot position vector,
  *   K' = K + w ⊗ k_new   (each position is written once, into a cache that starts at zero),
  * which by linearity needs no K' at all (see decodeStep); the step returns the new keys and
- * values and the caller writes them in place. A step costs O(context) instead of O(context²). The prompt itself is read in one pass
- * (`prefillStep`): causal attention over its positions, whose keys and values are placed into
- * fresh caches by a {seq, kseq} placement matrix.
+ * values and the caller writes them in place. A step costs O(context) instead of O(context²).
+ * The prompt itself is read in one pass (`prefillStep`): causal attention over its positions,
+ * whose keys and values are placed into fresh caches by a {pos, kseq} placement matrix.
  */
 import { add, dot, einsum, gather, mul, rename, scale, softmax, variable } from "../dsl/build.js";
 import type { Expr, Variable } from "../dsl/expr.js";
