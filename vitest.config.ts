@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
 /** Tests of compiled values and gradients, run a second time on tfjs's wasm backend. */
-const compiledTests = ["test/lower.test.ts", "test/compiled-primitives.test.ts", "test/gpt-twin.test.ts", "test/errors.test.ts", "test/sample.test.ts"];
+const compiledTests = [
+  "test/lower.test.ts", "test/compiled-primitives.test.ts", "test/gpt-twin.test.ts", "test/errors.test.ts", "test/sample.test.ts", "test/fused-step.test.ts",
+];
 
 export default defineConfig({
   test: {
