@@ -31,6 +31,20 @@ function shapeOfNested(v: NestedArray): number[] {
 
 const shapeText = (shape: readonly number[]): string => `[${shape.join(", ")}]`;
 
+/** Throws unless a typed array of `length` entries fits variable `v`. */
+export function checkLength(v: Variable, length: number): void {
+  if (length === volume(v.edges)) return;
+  const where = `variable "${v.name}" with edges ${formatEdges(v.edges)}`;
+  throw new RicciError(`${where} expects ${volume(v.edges)} entries (shape ${shapeText(v.edges.map((e) => e.size))}), got a typed array of length ${length}`);
+}
+
+/** Throws unless a tensor of shape `shape` fits variable `v` (a compiled function's input). */
+export function checkTensorShape(v: Variable, shape: readonly number[]): void {
+  const expected = v.edges.map((e) => e.size);
+  if (shape.length === expected.length && shape.every((n, i) => n === expected[i])) return;
+  throw new RicciError(`variable "${v.name}" with edges ${formatEdges(v.edges)} expects shape ${shapeText(expected)}, got a tensor of shape ${shapeText(shape)}`);
+}
+
 /** The value of `v` as row-major float64 entries, checked against its declared edges. */
 export function flatten(v: Variable, value: InputValue | undefined): Float64Array {
   const expected = v.edges.map((e) => e.size);
@@ -48,9 +62,7 @@ export function flatten(v: Variable, value: InputValue | undefined): Float64Arra
   }
   if (ArrayBuffer.isView(value)) {
     const flat = value as Float64Array | Float32Array | Int32Array;
-    if (flat.length !== volume(v.edges)) {
-      throw new RicciError(`${where} expects ${volume(v.edges)} entries (shape ${shapeText(expected)}), got a typed array of length ${flat.length}`);
-    }
+    checkLength(v, flat.length);
     return Float64Array.from(flat);
   }
   if (Array.isArray(value)) {

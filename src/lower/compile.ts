@@ -5,10 +5,9 @@
  * per run, see onnx/compile.ts); on tfjs eagerly, each step in its own tf.tidy, intermediate
  * tensors disposed as soon as their last consumer has run.
  */
-import { formatEdges } from "../dsl/edges.js";
 import { RicciError } from "../dsl/errors.js";
 import { type Expr, type Variable, childrenOf, topologicalOrder } from "../dsl/expr.js";
-import { type InputValue, checkFinite, flatten, isTensorLike } from "../dsl/values.js";
+import { type InputValue, checkFinite, checkTensorShape, flatten, isTensorLike } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";
 import { activeBackend, hostTensor, initBackend, onnxRuntime, tf } from "./backend.js";
 import type { Named as NamedOf } from "./layout.js";
@@ -207,8 +206,7 @@ function inputTensor(v: Variable, value: InputValue | tf.Tensor | undefined, int
   const dtype = integer ? "int32" : "float32";
   if (value instanceof tf.Tensor || (isTensorLike(value) && "dtype" in value)) {
     const t = value as tf.Tensor;
-    const ok = t.shape.length === shape.length && t.shape.every((n, i) => n === shape[i]);
-    if (!ok) throw new RicciError(`variable "${v.name}" with edges ${formatEdges(v.edges)} expects shape [${shape.join(", ")}], got a tensor of shape [${t.shape.join(", ")}]`);
+    checkTensorShape(v, t.shape);
     if (checkNumerics) checkFinite(v.name, v.edges, t.dataSync());
     if (t.dtype === dtype) return { tensor: t, edges: v.edges };
     const cast = tf.cast(t, dtype);

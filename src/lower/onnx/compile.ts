@@ -6,7 +6,7 @@
 import { formatEdges, volume } from "../../dsl/edges.js";
 import { RicciError } from "../../dsl/errors.js";
 import { type Expr, type Variable, topologicalOrder } from "../../dsl/expr.js";
-import { type InputValue, checkFinite, flatten, isTensorLike } from "../../dsl/values.js";
+import { type InputValue, checkFinite, checkLength, checkTensorShape, flatten, isTensorLike } from "../../dsl/values.js";
 import type { Named } from "../layout.js";
 import { asOutput, lowerNode } from "../plan.js";
 import { type FloatType, OnnxGraph } from "./graph.js";
@@ -108,12 +108,10 @@ function variableValue(graph: OnnxGraph, v: Variable, baked: Float32Array | Floa
 
 /** A variable's value as a typed array of `dtype`, without a copy where it already is one. */
 function inputData(v: Variable, value: unknown, dtype: FloatType, checkNumerics: boolean): Float32Array | Float64Array {
-  const shape = v.edges.map((e) => e.size);
   const wanted = dtype === "float32" ? Float32Array : Float64Array;
   let data: ArrayLike<number>;
   if (isTensorLike(value)) {
-    const ok = value.shape.length === shape.length && value.shape.every((n, i) => n === shape[i]);
-    if (!ok) throw new RicciError(`variable "${v.name}" with edges ${formatEdges(v.edges)} expects shape [${shape.join(", ")}], got a tensor of shape [${value.shape.join(", ")}]`);
+    checkTensorShape(v, value.shape);
     const known = hostData.get(value);
     if (known instanceof wanted) data = known;
     else {
@@ -121,9 +119,7 @@ function inputData(v: Variable, value: unknown, dtype: FloatType, checkNumerics:
       if (data instanceof wanted) hostData.set(value, data);
     }
   } else if (value instanceof wanted) {
-    if (value.length !== volume(v.edges)) {
-      throw new RicciError(`variable "${v.name}" with edges ${formatEdges(v.edges)} expects ${volume(v.edges)} entries (shape [${shape.join(", ")}]), got a typed array of length ${value.length}`);
-    }
+    checkLength(v, value.length);
     data = value;
   } else {
     data = flatten(v, value as InputValue | undefined);
