@@ -69,34 +69,31 @@ export async function generate(c: GptConfig, params: Params, prompts: readonly (
     maxNewTokens: options.maxNewTokens,
   };
   const nextLogits = options.kvCache === false ? await uncachedModel(c, params, batch, total, start, sequence) : await cachedModel(c, params, batch, start, sequence, total);
-  try {
-    for (let pos = promptLength - 1; pos < total - 1; pos++) {
-      const logits = nextLogits(pos);
-      const vocab = logits.length / batch;
-      const step = pos - (promptLength - 1);
-      for (let r = 0; r < batch; r++) {
-        const done = rollout.finished[r];
-        let token = pad;
-        if (!done) {
-          const chosen = chooseToken(logits.subarray(r * vocab, (r + 1) * vocab), options, rng);
-          token = chosen.token;
-          rollout.tokens[r * options.maxNewTokens + step] = token;
-          rollout.logprobs[r * options.maxNewTokens + step] = chosen.logprob;
-          rollout.mask[r * options.maxNewTokens + step] = 1;
-          rollout.lengths[r]++;
-          if (stops.has(token)) rollout.finished[r] = true;
-        }
-        sequence[r * total + pos + 1] = token;
+  for (let pos = promptLength - 1; pos < total - 1; pos++) {
+    const logits = nextLogits(pos);
+    const vocab = logits.length / batch;
+    const step = pos - (promptLength - 1);
+    for (let r = 0; r < batch; r++) {
+      const done = rollout.finished[r];
+      let token = pad;
+      if (!done) {
+        const chosen = chooseToken(logits.subarray(r * vocab, (r + 1) * vocab), options, rng);
+        token = chosen.token;
+        rollout.tokens[r * options.maxNewTokens + step] = token;
+        rollout.logprobs[r * options.maxNewTokens + step] = chosen.logprob;
+        rollout.mask[r * options.maxNewTokens + step] = 1;
+        rollout.lengths[r]++;
+        if (stops.has(token)) rollout.finished[r] = true;
       }
-      if (rollout.finished.every(Boolean)) break;
+      sequence[r * total + pos + 1] = token;
     }
-  } finally {
-    nextLogits.dispose();
+    if (rollout.finished.every(Boolean)) break;
   }
   return rollout;
 }
 
-type LogitsAt = ((pos: number) => Float32Array) & { dispose(): void };
+/** The logits of every row at position `pos`, [batch, vocab] row-major (positions asked in order). */
+type LogitsAt = (pos: number) => Float32Array;
 
 /**
  * The KV-cache model: the prompt block in one prefill pass (its caches and the logits at its
@@ -156,7 +153,7 @@ async function cachedModel(c: GptConfig, params: Params, batch: number, start: r
     }
     return logits!;
   };
-  return Object.assign(logitsAt, { dispose: () => undefined });
+  return logitsAt;
 }
 
 /** The reference model without a cache: the full (padded) sequence through the network per token. */
@@ -176,5 +173,5 @@ async function uncachedModel(c: GptConfig, params: Params, batch: number, total:
     for (let r = 0; r < batch; r++) rows.set(all.subarray((r * total + pos) * vocab, (r * total + pos + 1) * vocab), r * vocab);
     return rows;
   };
-  return Object.assign(logitsAt, { dispose: () => undefined });
+  return logitsAt;
 }

@@ -44,7 +44,7 @@ export interface PrefillStep {
   readonly outputs: Record<string, Expr>;
   /** Data variables: tokens {batch, seq}, causalMask, ropeCos, ropeSin, keyMask {batch, kseq} (as gptData). */
   readonly data: ReturnType<typeof gptData>;
-  /** {seq, kseq}: 1 where prompt position seq is cache position kseq (the identity on the first `prompt` positions). */
+  /** {pos, kseq}: 1 where prompt position pos is cache position kseq (the identity on the first `prompt` positions). */
   readonly place: Variable;
   /** {seq}: one-hot of the last prompt position. */
   readonly last: Variable;
