@@ -66,4 +66,23 @@ describe("fusedAdamW", () => {
     disposeParams(params);
     fused.dispose();
   });
+
+  it("hands its state to a fresh fused step, and rejects a state for other parameters by name", () => {
+    const lm = lmObjective(config, 4);
+    const params = initGpt(config, 3);
+    const ids = new Int32Array(4 * config.context).map((_, i) => i % config.vocab);
+    const data = lm.inputs({ tokens: ids, targets: ids });
+    const first = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 0.01 });
+    first.step(params, data);
+    const state = first.state();
+    const second = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 0.01 });
+    second.loadState(state);
+    expect(second.stepCount).toBe(1);
+    expect(firstMismatch(second.state().m.embed, state.m.embed, 0)).toBeNull();
+    const { embed: _, ...withoutEmbed } = state.m;
+    expect(() => second.loadState({ ...state, m: withoutEmbed })).toThrow(/fusedAdamW.loadState: state.m does not match the parameters; missing: embed/);
+    disposeParams(params);
+    first.dispose();
+    second.dispose();
+  });
 });

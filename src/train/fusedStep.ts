@@ -12,7 +12,7 @@ import type { Expr, Variable } from "../dsl/expr.js";
 import { tf } from "../lower/backend.js";
 import { type Compiled, type TensorInputs, compile } from "../lower/compile.js";
 import type { Params } from "../nn/params.js";
-import { type AdamWOptions, type AdamWState, decayMatrices, learningRateAt } from "./optimizer.js";
+import { type AdamWOptions, type AdamWState, checkAdamWState, decayMatrices, learningRateAt, momentArrays, momentTensors } from "./optimizer.js";
 
 export interface FusedStepOptions extends AdamWOptions {
   /** Global-norm clip (default 1; 0 disables). */
@@ -79,8 +79,9 @@ export function fusedAdamW(loss: Expr, parameters: readonly Variable[], options:
   });
   const run: Compiled<string> = compile(outputs);
   const names = parameters.map((p) => p.name);
-  let m = new Map(parameters.map((p) => [p.name, tf.zeros(p.edges.map((e) => e.size))]));
-  let v = new Map(parameters.map((p) => [p.name, tf.zeros(p.edges.map((e) => e.size))]));
+  const shapes = new Map(parameters.map((p) => [p.name, p.edges.map((e) => e.size)]));
+  let m = new Map(parameters.map((p) => [p.name, tf.zeros(shapes.get(p.name)!)]));
+  let v = new Map(parameters.map((p) => [p.name, tf.zeros(shapes.get(p.name)!)]));
   let stepCount = 0;
 
   function step(params: Params, data: TensorInputs): FusedStepResult {
@@ -117,28 +118,19 @@ export function fusedAdamW(loss: Expr, parameters: readonly Variable[], options:
     return { step: stepCount, loss: lossValue, gradNorm: norm, lr: skipped ? 0 : lr, skipped, metrics };
   }
 
-  const read = (moments: Map<string, tf.Tensor>): Record<string, Float32Array> =>
-    Object.fromEntries([...moments].map(([n, x]) => [n, Float32Array.from(x.dataSync() as Float32Array)]));
-
   return {
     step,
     get stepCount() {
       return stepCount;
     },
-    state: () => ({ step: stepCount, m: read(m), v: read(v) }),
+    state: () => ({ step: stepCount, m: momentArrays(m), v: momentArrays(v) }),
     loadState(s) {
-      check(Number.isInteger(s.step) && s.step >= 0, () => `fusedAdamW.loadState: step must be an integer ≥ 0, got ${s.step}`);
-      for (const [label, moments] of [["m", s.m], ["v", s.v]] as const) {
-        for (const p of parameters) {
-          const size = p.edges.reduce((k, e) => k * e.size, 1);
-          check(moments[p.name]?.length === size, () => `fusedAdamW.loadState: state.${label}["${p.name}"] must have ${size} values`);
-        }
-      }
-      const build = (moments: Readonly<Record<string, Float32Array>>): Map<string, tf.Tensor> =>
-        new Map(parameters.map((p) => [p.name, tf.tensor(Float32Array.from(moments[p.name]), p.edges.map((e) => e.size))]));
+      checkAdamWState("fusedAdamW.loadState", s, shapes);
+      const mNew = momentTensors(s.m, shapes);
+      const vNew = momentTensors(s.v, shapes);
       for (const x of [...m.values(), ...v.values()]) x.dispose();
-      m = build(s.m);
-      v = build(s.v);
+      m = mNew;
+      v = vNew;
       stepCount = s.step;
     },
     dispose() {

@@ -79,6 +79,33 @@ export function learningRateAt(lr: LearningRate, step: number): number {
   return value;
 }
 
+/** Moments as plain arrays (copies), by parameter name: what `state()` returns. */
+export function momentArrays(moments: ReadonlyMap<string, tf.Tensor>): Record<string, Float32Array> {
+  return Object.fromEntries([...moments].map(([n, t]) => [n, Float32Array.from(t.dataSync() as Float32Array)]));
+}
+
+/** Moments from a state's arrays, shaped like their parameters. */
+export function momentTensors(moments: Readonly<Record<string, Float32Array>>, shapes: ReadonlyMap<string, readonly number[]>): Map<string, tf.Tensor> {
+  return new Map([...shapes].map(([n, shape]) => [n, tf.tensor(Float32Array.from(moments[n]), [...shape], "float32")]));
+}
+
+/** Throws (naming `who`) unless `s` has a valid step and moments for exactly these parameters, each of its parameter's size. */
+export function checkAdamWState(who: string, s: AdamWState, shapes: ReadonlyMap<string, readonly number[]>): void {
+  check(Number.isInteger(s.step) && s.step >= 0, () => `${who}: step must be an integer ≥ 0, got ${s.step}`);
+  const names = [...shapes.keys()];
+  for (const [label, moments] of [["m", s.m], ["v", s.v]] as const) {
+    const missing = names.filter((n) => !(n in moments));
+    const extra = Object.keys(moments).filter((n) => !shapes.has(n));
+    check(missing.length === 0 && extra.length === 0, () =>
+      `${who}: state.${label} does not match the parameters` +
+      (missing.length ? `; missing: ${missing.join(", ")}` : "") + (extra.length ? `; extra: ${extra.join(", ")}` : ""));
+    for (const [n, shape] of shapes) {
+      const size = shape.reduce((k, d) => k * d, 1);
+      check(moments[n].length === size, () => `${who}: state.${label}["${n}"] has ${moments[n].length} values, the parameter [${shape}] has ${size}`);
+    }
+  }
+}
+
 /**
  * AdamW over `params`, updating them in place:
  * `const opt = adamW(params, { lr: warmupCosine({ peak: 3e-4, warmupSteps: 100, totalSteps: 5000 }) }); opt.step(grads);`
@@ -139,30 +166,15 @@ export function adamW(params: Params, options: AdamWOptions): AdamW {
 
   function state(): AdamWState {
     alive();
-    const read = (moments: Map<string, tf.Tensor>): Record<string, Float32Array> =>
-      Object.fromEntries([...moments].map(([n, t]) => [n, Float32Array.from(t.dataSync() as Float32Array)]));
-    return { step: stepCount, m: read(m), v: read(v) };
+    return { step: stepCount, m: momentArrays(m), v: momentArrays(v) };
   }
 
   function loadState(s: AdamWState): void {
     alive();
-    check(Number.isInteger(s.step) && s.step >= 0, () => `adamW.loadState: step must be an integer ≥ 0, got ${s.step}`);
-    for (const [label, moments] of [["m", s.m], ["v", s.v]] as const) {
-      const given = Object.keys(moments);
-      const missing = names.filter((n) => !(n in moments));
-      const extra = given.filter((n) => !(n in params));
-      check(missing.length === 0 && extra.length === 0, () =>
-        `adamW.loadState: state.${label} does not match the parameters` +
-        (missing.length ? `; missing: ${missing.join(", ")}` : "") + (extra.length ? `; extra: ${extra.join(", ")}` : ""));
-      for (const n of names) {
-        check(moments[n].length === params[n].size, () =>
-          `adamW.loadState: state.${label}["${n}"] has ${moments[n].length} values, the parameter [${params[n].shape}] has ${params[n].size}`);
-      }
-    }
-    const build = (moments: Readonly<Record<string, Float32Array>>): Map<string, tf.Tensor> =>
-      new Map(names.map((n) => [n, tf.tensor(Float32Array.from(moments[n]), params[n].shape, "float32")]));
-    const mNew = build(s.m);
-    const vNew = build(s.v);
+    const shapes = new Map(names.map((n) => [n, params[n].shape]));
+    checkAdamWState("adamW.loadState", s, shapes);
+    const mNew = momentTensors(s.m, shapes);
+    const vNew = momentTensors(s.v, shapes);
     for (const t of [...m.values(), ...v.values()]) t.dispose();
     m = mNew;
     v = vNew;
