@@ -57,7 +57,7 @@ export class OnnxGraph implements TensorOps<string> {
   }
 
   /** The static shape of a recorded value. */
-  shapeOf(name: string): readonly number[] {
+  private shapeOf(name: string): readonly number[] {
     const shape = this.shapes.get(name);
     if (shape === undefined) throw new Error(`OnnxGraph: no shape recorded for "${name}"`);
     return shape;
@@ -283,11 +283,6 @@ export class OnnxGraph implements TensorOps<string> {
       docString,
     };
     return encodeModel(model);
-  }
-
-  /** Number of nodes recorded so far (for plan statistics). */
-  get nodeCount(): number {
-    return this.nodes.length;
   }
 
   /** How many nodes of each op type (for tests of the plan). */
