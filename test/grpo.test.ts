@@ -18,7 +18,8 @@ import { grpo } from "../src/pipeline/grpo.js";
 import { SIZES } from "../src/pipeline/sizes.js";
 import { type GrpoRollout, type GrpoTrainerOptions, groupAdvantages, grpoObjective, grpoRollout, grpoTrainer } from "../src/rl/grpo.js";
 import { heldOutScore } from "../src/rl/evaluate.js";
-import { scoreLogprobs } from "../src/rl/policy.js";
+import { policyGraph, scoreLogprobs } from "../src/rl/policy.js";
+import { packSequences, packedLength } from "../src/rl/sequences.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
 import { trainLoop } from "../src/train/loop.js";
 import { adamW } from "../src/train/optimizer.js";
@@ -56,7 +57,7 @@ describe("GRPO advantages", () => {
     const rollout = await grpoRollout(tiny, params, params, easy, options, 0);
     expect(Array.from(rollout.advantages)).toEqual([0, 0, 0, 0, 0, 0]);
     expect(rollout.stats.zeroStdGroups).toBe(1);
-    const obj = grpoObjective(tiny, 6, options);
+    const obj = grpoObjective(tiny, rollout.grouped, options);
     const out = obj.objective.run(params, obj.inputs(rollout));
     expect(Math.abs(out.loss)).toBe(0); // exactly zero (ONNX Runtime may give −0)
     for (const g of Object.values(out.grads)) {
@@ -72,7 +73,7 @@ describe("GRPO loss on a tiny GPT", () => {
     const params = initGpt(tiny, 5);
     const options: GrpoTrainerOptions = { promptsPerStep: 2, groupSize: 4, maxNewTokens: 4, seed: 1 };
     const rollout = await grpoRollout(tiny, params, params, easy, options, 0);
-    const scored = scoreLogprobs(grpoObjective(tiny, 8, options).graph, params, rollout.packed);
+    const scored = scoreLogprobs(policyGraph(tiny, 8, rollout.packed.context), params, rollout.packed);
     let responseTokens = 0;
     for (let i = 0; i < scored.length; i++) {
       if (rollout.packed.responseMask[i] === 1) {
@@ -84,11 +85,30 @@ describe("GRPO loss on a tiny GPT", () => {
     expect(responseTokens).toBeGreaterThan(8);
   });
 
+  it("packs a rollout to its longest row, where every row scores as it does at the full context", async () => {
+    const params = initGpt(tiny, 5);
+    const options: GrpoTrainerOptions = { promptsPerStep: 2, groupSize: 4, maxNewTokens: 4, seed: 1 };
+    const rollout = await grpoRollout(tiny, params, params, easy, options, 0);
+    const seq = rollout.packed.context;
+    const rows = rollout.packed.batch;
+    expect(seq).toBe(Math.max(...Array.from(rollout.packed.lastIndex)) + 1);
+    expect(seq).toBeLessThan(tiny.context);
+    const prompts = Array.from({ length: rows }, (_, r) => Array.from(rollout.packed.tokens.subarray(r * seq, r * seq + rollout.packed.lastIndex[r] + 1)));
+    const full = packSequences(prompts, prompts.map(() => []), tiny.context, charTokenizer.padId);
+    const atContext = scoreLogprobs(policyGraph(tiny, rows), params, full);
+    const trimmed = scoreLogprobs(policyGraph(tiny, rows, seq), params, rollout.packed);
+    for (let r = 0; r < rows; r++) {
+      for (let t = 0; t < rollout.packed.lastIndex[r]; t++) expect(trimmed[r * seq + t]).toBeCloseTo(atContext[r * tiny.context + t], 5);
+    }
+    expect(() => packedLength([[1, 2, 3]], [[4, 5]], 4)).toThrow(/5 tokens, more than context 4/);
+    expect(() => policyGraph(tiny, 2, tiny.context + 1)).toThrow(/seq must be an integer in 1…20/);
+  });
+
   it("samples at another temperature but rescores the samples at temperature 1", async () => {
     const params = initGpt(tiny, 5);
     const options: GrpoTrainerOptions = { promptsPerStep: 2, groupSize: 4, maxNewTokens: 4, seed: 1, temperature: 0.5 };
     const rollout = await grpoRollout(tiny, params, params, easy, options, 0);
-    const scored = scoreLogprobs(grpoObjective(tiny, 8, options).graph, params, rollout.packed);
+    const scored = scoreLogprobs(policyGraph(tiny, 8, rollout.packed.context), params, rollout.packed);
     for (let i = 0; i < scored.length; i++) expect(rollout.oldLogp[i]).toBeCloseTo(rollout.packed.responseMask[i] === 1 ? scored[i] : 0, 5);
     // At T = 1/2 the sampler's own log-probs (of softmax(2·logits)) differ from these.
     const sampled = await grpoRollout(tiny, params, params, easy, { ...options, temperature: 1 }, 0);
@@ -106,7 +126,7 @@ describe("GRPO loss on a tiny GPT", () => {
       const offsets = [-0.5, -0.1, 0.1, 0.5];
       const oldLogp = Float32Array.from(sampled.oldLogp, (v, i) => (sampled.packed.responseMask[i] === 1 ? v + offsets[i % 4] : v));
       const rollout: GrpoRollout = { ...sampled, oldLogp, advantages: groupAdvantages([1, 0, 0.1, 0, 1.1, 1], 2, 3) };
-      const obj = grpoObjective(tiny, 6, options);
+      const obj = grpoObjective(tiny, rollout.grouped, options);
       const compiled = obj.objective.run(params, obj.inputs(rollout));
       expect(compiled.metrics.clipFraction).toBeGreaterThan(0.2);
       expect(compiled.metrics.kl).toBeGreaterThan(0);

@@ -31,8 +31,8 @@ import { evaluate } from "../reference/evaluate.js";
 import { generate } from "../sample/generate.js";
 import { type Objective, type ObjectiveResult, objective } from "../train/objective.js";
 import { makeRng, subSeed } from "../util/random.js";
-import { type PolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
-import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
+import { type PolicyGraph, groupedPolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
+import { type GroupedSequences, type PackedSequences, fromGrouped, groupSequences, packSequences, packedLength, responsesOf, toGrouped } from "./sequences.js";
 
 export interface GrpoTrainerOptions {
   /** Prompts per rollout (P). */
@@ -67,10 +67,14 @@ export interface GrpoTrainerOptions {
   readonly tokenizer?: Tokenizer;
 }
 
-/** One rollout, packed for the loss: row r = prompt ⌊r/G⌋, sample r mod G. */
+/**
+ * One rollout: row r = prompt ⌊r/G⌋, sample r mod G, packed whole (`packed`, the layout of the
+ * per-token arrays here) and grouped (`grouped`: each prompt once, what the loss runs on).
+ */
 export interface GrpoRollout {
   readonly index: number;
   readonly packed: PackedSequences;
+  readonly grouped: GroupedSequences;
   /** Sampler log-probs at the response positions of `packed` (0 elsewhere). */
   readonly oldLogp: Float32Array;
   readonly refLogp: Float32Array;
@@ -93,21 +97,28 @@ export function groupAdvantages(rewards: ArrayLike<number>, groups: number, samp
   return evaluate(grpoAdvantages(r, { scale: scaleBy, epsilon }), { grpoRewards: Float64Array.from(rewards) }).data;
 }
 
-/** The GRPO loss of `policyGraph(config, batch)` and the inputs of a rollout. */
+/** The GRPO loss of `groupedPolicyGraph(config, shape)` and the inputs of a rollout. */
 export interface GrpoObjective {
-  readonly graph: PolicyGraph;
+  readonly graph: PolicyGraph<GroupedSequences>;
   readonly objective: Objective;
   readonly loss: Expr;
   inputs(rollout: GrpoRollout): Record<string, Int32Array | Float32Array | Float64Array>;
 }
 
-/** `grpoObjective(config, 128, options).objective.run(params, o.inputs(rollout))`: loss, gradients and diagnostics. */
-export function grpoObjective(config: GptConfig, batch: number, options: Omit<GrpoTrainerOptions, "promptsPerStep" | "groupSize">): GrpoObjective {
-  const graph = policyGraph(config, batch);
-  const seq = config.context;
-  const oldLogp = variable("oldLogp", { batch, seq });
-  const refLogp = variable("refLogp", { batch, seq });
-  const advantages = variable("advantages", { batch });
+/**
+ * `grpoObjective(config, rollout.grouped, options).objective.run(params, o.inputs(rollout))`: loss,
+ * gradients and diagnostics for rollouts grouped like `shape` (groups, samples, prefix and own lengths).
+ */
+export function grpoObjective(
+  config: GptConfig,
+  shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">,
+  options: Omit<GrpoTrainerOptions, "promptsPerStep" | "groupSize">,
+): GrpoObjective {
+  const graph = groupedPolicyGraph(config, shape);
+  const perToken = { group: shape.groups, sample: shape.samples, seq: shape.own };
+  const oldLogp = variable("oldLogp", perToken);
+  const refLogp = variable("refLogp", perToken);
+  const advantages = variable("advantages", { group: shape.groups, sample: shape.samples });
   const beta = options.beta ?? 0.04;
   const aggregation = options.aggregation ?? "sequence";
   const maxLength = options.maxNewTokens ?? 7;
@@ -124,10 +135,10 @@ export function grpoObjective(config: GptConfig, batch: number, options: Omit<Gr
     objective: objective(parts.loss, graph.parameters, metrics),
     loss: parts.loss,
     inputs: (r) => ({
-      ...graph.inputs(r.packed),
-      responseMask: r.lossMask,
-      oldLogp: r.oldLogp,
-      refLogp: r.refLogp,
+      ...graph.inputs(r.grouped),
+      responseMask: toGrouped(r.grouped, r.lossMask),
+      oldLogp: toGrouped(r.grouped, r.oldLogp),
+      refLogp: toGrouped(r.grouped, r.refLogp),
       advantages: Float32Array.from(r.advantages),
     }),
   };
@@ -159,14 +170,17 @@ export async function grpoRollout(
     maxNewTokens, temperature, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `grpo/sample/${index}`),
   });
   const responses = responsesOf(rollout);
-  const packed = packSequences(prompts, responses, config.context, tok.padId);
+  // Packed to the longest row: the loss and the log-probs never read past it.
+  const packed = packSequences(prompts, responses, packedLength(prompts, responses, config.context), tok.padId);
   const batch = rows.length;
-  const ctx = config.context;
-  const graph = policyGraph(config, batch);
+  const ctx = packed.context;
+  const graph = policyGraph(config, batch, ctx);
   const oldLogp = rolloutLogprobs(graph, params, packed, prompts, rollout, temperature);
   const lossMask = Float32Array.from(packed.responseMask);
   if (options.maskTruncated === true) rollout.finished.forEach((finished, r) => finished || lossMask.fill(0, r * ctx, (r + 1) * ctx));
-  const refLogp = scoreLogprobs(graph, reference, packed);
+  // Each prompt once: the reference scores the group's shared prompt a single time.
+  const grouped = groupSequences(chosen.map((_, g) => prompts[g * G]), responses, G, ctx, tok.padId);
+  const refLogp = fromGrouped(grouped, scoreLogprobs(groupedPolicyGraph(config, grouped), reference, grouped), batch * ctx);
   const texts = responses.map((ids) => tok.decode(ids));
   const reward = options.reward ?? ((p: ArithmeticProblem, text: string) => ruleReward(p, text, options.rewardWeights));
   const rewards = Float64Array.from(rows, (p, r) => reward(p, texts[r]));
@@ -175,6 +189,7 @@ export async function grpoRollout(
   return {
     index,
     packed,
+    grouped,
     oldLogp,
     refLogp,
     lossMask,
@@ -198,7 +213,8 @@ export async function grpoRollout(
 export interface GrpoTrainer {
   /** `trainLoop`'s microstep: a fresh rollout every μ steps, then loss, gradients and metrics. */
   microstep(step: number, micro: number): Promise<ObjectiveResult>;
-  readonly objective: GrpoObjective;
+  /** The objective for rollouts grouped like `shape` (built on first use, then cached). */
+  objectiveFor(shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">): GrpoObjective;
   /** The rollout of the latest step (for inspection). */
   lastRollout(): GrpoRollout | null;
 }
@@ -213,15 +229,23 @@ export function grpoTrainer(config: GptConfig, params: Params, reference: Params
   const mu = options.updatesPerRollout ?? 1;
   if (!Number.isInteger(mu) || mu < 1) throw new RicciError(`grpo: updatesPerRollout must be a positive integer, got ${mu}`);
   if (!Number.isInteger(options.groupSize) || options.groupSize < 2) throw new RicciError(`grpo: groupSize must be an integer ≥ 2, got ${options.groupSize}`);
-  const built = grpoObjective(config, options.promptsPerStep * options.groupSize, options);
+  // One compiled objective per (prefix, own) length pair: a handful, as prompts differ by a token or two and answers by a few.
+  const objectives = new Map<string, GrpoObjective>();
+  const objectiveFor = (shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">): GrpoObjective => {
+    const key = `${shape.groups}×${shape.samples}:${shape.prefix}+${shape.own}`;
+    let built = objectives.get(key);
+    if (built === undefined) objectives.set(key, (built = grpoObjective(config, shape, options)));
+    return built;
+  };
   let current: GrpoRollout | null = null;
   return {
-    objective: built,
+    objectiveFor,
     lastRollout: () => current,
     async microstep(step, micro) {
       if (micro !== 0) throw new RicciError("grpo: one rollout is one batch; run trainLoop with accumulate 1");
       const index = Math.floor((step - 1) / mu);
       if (current === null || current.index !== index) current = await grpoRollout(config, params, reference, problems, options, index);
+      const built = objectiveFor(current.grouped);
       const result = built.objective.run(params, built.inputs(current));
       return { ...result, metrics: { ...result.metrics, ...current.stats } };
     },

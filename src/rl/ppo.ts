@@ -40,7 +40,7 @@ import { type Objective, objective } from "../train/objective.js";
 import { type AdamW, clipByGlobalNorm } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import { type PolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
-import { type PackedSequences, packSequences, responsesOf } from "./sequences.js";
+import { type PackedSequences, packSequences, packedLength, responsesOf } from "./sequences.js";
 
 /**
  * A sequence-level reward: one score per (problem, response), given as decoded text and as the
@@ -122,8 +122,8 @@ function valueVariables(config: GptConfig): GptParams {
 const prefixed = (value: Params): Params => Object.fromEntries(Object.entries(value).map(([k, t]) => [`${VALUE_PREFIX}${k}`, t]));
 
 /** Per-token values {batch, seq} = dot(trunk, valueHead) of the value network. */
-function valuesExpr(config: GptConfig, vars: GptParams, batch: number): Expr {
-  return dot(gptTrunk(valueConfigOf(config), vars, gptData(config, batch, config.context)), vars.valueHead);
+function valuesExpr(config: GptConfig, vars: GptParams, batch: number, seq: number): Expr {
+  return dot(gptTrunk(valueConfigOf(config), vars, gptData(config, batch, seq)), vars.valueHead);
 }
 
 /** The PPO loss over a minibatch of packed sequences, compiled with gradients for both networks. */
@@ -145,10 +145,9 @@ export interface PpoMinibatch {
   readonly returns: Float32Array;
 }
 
-/** `ppoObjective(config, 32, opts).run(policy, value, minibatch)`. */
-export function ppoObjective(config: GptConfig, batch: number, options: Omit<PpoTrainerOptions, "rolloutBatch" | "reward"> = {}): PpoObjective {
-  const graph = policyGraph(config, batch);
-  const seq = config.context;
+/** `ppoObjective(config, 32, opts, rollout.packed.context).run(policy, value, minibatch)`: minibatches packed to `seq` positions (default the context). */
+export function ppoObjective(config: GptConfig, batch: number, options: Omit<PpoTrainerOptions, "rolloutBatch" | "reward"> = {}, seq: number = config.context): PpoObjective {
+  const graph = policyGraph(config, batch, seq);
   const vars = valueVariables(config);
   const per = { batch, seq };
   const oldLogp = variable("oldLogp", per);
@@ -156,7 +155,7 @@ export function ppoObjective(config: GptConfig, batch: number, options: Omit<Ppo
   const advantages = variable("advantages", per);
   const returns = variable("returns", per);
   const parts = ppoLoss(
-    { logp: graph.logp, oldLogp, advantages, mask: graph.mask, values: valuesExpr(config, vars, batch), oldValues, returns, logits: graph.logits },
+    { logp: graph.logp, oldLogp, advantages, mask: graph.mask, values: valuesExpr(config, vars, batch, seq), oldValues, returns, logits: graph.logits },
     { clipRange: options.clipRange, clipRangeValue: options.clipRangeValue, vfCoef: options.vfCoef, entCoef: options.entCoef },
   );
   const valueParameters = Object.values(vars);
@@ -185,8 +184,8 @@ export function ppoObjective(config: GptConfig, batch: number, options: Omit<Ppo
 
 /** Per-token values {batch, seq} of packed sequences under the value model (no gradient). */
 export function scoreValues(config: GptConfig, value: Params, packed: PackedSequences): Float32Array {
-  const run: Compiled<"values"> = compile({ values: valuesExpr(config, valueVariables(config), packed.batch) });
-  const graph = policyGraph(config, packed.batch);
+  const run: Compiled<"values"> = compile({ values: valuesExpr(config, valueVariables(config), packed.batch, packed.context) });
+  const graph = policyGraph(config, packed.batch, packed.context);
   const out = run.runSync({ ...graph.inputs(packed), ...prefixed(value) });
   const values = out.values.dataSync() as Float32Array;
   out.values.dispose();
@@ -309,15 +308,15 @@ export async function ppoRollout(
   if (!(temperature > 0)) throw new RicciError(`ppo: temperature must be positive, got ${temperature}`);
   const seed = options.seed ?? 0;
   const batch = options.rolloutBatch;
-  const ctx = config.context;
   const chosen = drawProblems(problems, batch, seed, `ppo/prompts/${index}`);
   const prompts = chosen.map((p) => encodePrompt(p.prompt, tok));
   const rollout = await generate(config, policy, prompts, {
     maxNewTokens, temperature, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `ppo/sample/${index}`),
   });
   const responses = responsesOf(rollout);
-  const packed = packSequences(prompts, responses, ctx, tok.padId);
-  const graph = policyGraph(config, batch);
+  // Packed to the longest row: the loss, values and log-probs never read past it.
+  const packed = packSequences(prompts, responses, packedLength(prompts, responses, config.context), tok.padId);
+  const graph = policyGraph(config, batch, packed.context);
   const oldLogp = rolloutLogprobs(graph, policy, packed, prompts, rollout, temperature);
   const refLogp = scoreLogprobs(graph, reference, packed);
   const oldValues = scoreValues(config, value, packed).map((x, i) => x * packed.responseMask[i]);
@@ -327,7 +326,7 @@ export async function ppoRollout(
   // The final response token is the target at lastIndex − 1 (lastIndex is the last token's position).
   const lastIndex = Int32Array.from(packed.lastIndex, (i) => i - 1);
   const advantages = ppoAdvantages(
-    { scores, logp: oldLogp, refLogp, values: oldValues, mask: packed.responseMask, lastIndex, batch, seq: ctx },
+    { scores, logp: oldLogp, refLogp, values: oldValues, mask: packed.responseMask, lastIndex, batch, seq: packed.context },
     { klCoef: options.klCoef, klEstimator: options.klEstimator, gamma: options.gamma, lambda: options.lambda, whiten: options.whitenAdvantages },
   );
   let klSum = 0;
@@ -401,7 +400,8 @@ export function minibatchOf(rollout: PpoRollout, rows: readonly number[]): PpoMi
 export interface PpoTrainer {
   /** Rollout `index` (0-based), then epochs × minibatches updates of policy and value; returns the step's metrics. */
   iteration(index: number): Promise<Record<string, number>>;
-  readonly objective: PpoObjective;
+  /** The objective for rollouts packed to `seq` positions (built on first use, then cached). */
+  objectiveFor(seq: number): PpoObjective;
   lastRollout(): PpoRollout | null;
 }
 
@@ -425,7 +425,13 @@ export function ppoTrainer(
   }
   if (!Number.isInteger(epochs) || epochs < 1) throw new RicciError(`ppo: epochs must be a positive integer, got ${epochs}`);
   const size = options.rolloutBatch / minibatches;
-  const built = ppoObjective(config, size, options);
+  // One compiled objective per packed length (a handful: prompts differ by a token or two, answers by a few).
+  const objectives = new Map<number, PpoObjective>();
+  const objectiveFor = (seq: number): PpoObjective => {
+    let built = objectives.get(seq);
+    if (built === undefined) objectives.set(seq, (built = ppoObjective(config, size, options, seq)));
+    return built;
+  };
   let current: PpoRollout | null = null;
   const update = (optimizer: AdamW, grads: Params): number => {
     const { grads: clipped, norm } = clipNorm > 0 ? clipByGlobalNorm(grads, clipNorm) : { grads, norm: Number.NaN };
@@ -434,11 +440,12 @@ export function ppoTrainer(
     return norm;
   };
   return {
-    objective: built,
+    objectiveFor,
     lastRollout: () => current,
     async iteration(index) {
       const { policy, value, reference } = models;
       current = await ppoRollout(config, policy, value, reference, problems, options, index);
+      const built = objectiveFor(current.packed.context);
       const sums: Record<string, number> = {};
       const add = (k: string, v: number): void => {
         sums[k] = (sums[k] ?? 0) + v;
