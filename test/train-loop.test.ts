@@ -4,6 +4,7 @@ import { initBackend, tf } from "../src/index.js";
 import { copyParams, initGpt, type Params } from "../src/nn/params.js";
 import { lmObjective } from "../src/pipeline/lm.js";
 import { trainLoop } from "../src/train/loop.js";
+import { fusedAdamW } from "../src/train/fusedStep.js";
 import { adamW } from "../src/train/optimizer.js";
 import { makeRng } from "../src/util/random.js";
 
@@ -47,6 +48,28 @@ describe("trainLoop", () => {
     const second = await run();
     expect(first).toEqual(second);
     for (const r of first) expect(r.gradNorm).toBeGreaterThan(0.01);
+  });
+
+  it("a fused step (one compiled call) logs and updates as microstep + clip + adamW do, and resumes from their state", async () => {
+    const lm = lmObjective(config, 4);
+    const a = initGpt(config, 9);
+    const b = copyParams(a);
+    const separate = adamW(a, { lr: 1e-2 });
+    const one = await trainLoop({ label: "separate", steps: 3, config, params: a, optimizer: separate, clipNorm: 0.05, microstep: (step) => lm.objective.run(a, lm.inputs(randomBatch(4, step))) });
+    const fused = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 1e-2, clipNorm: 0.05 });
+    const two = await trainLoop({ label: "fused", steps: 2, config, params: b, optimizer: fused, batch: (step) => lm.inputs(randomBatch(4, step)) });
+    // Resume the third step in a fresh fused optimizer from the state a checkpoint would hold.
+    const resumed = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 1e-2, clipNorm: 0.05 });
+    resumed.loadState(fused.state());
+    const three = await trainLoop({ label: "fused", steps: 3, config, params: b, optimizer: resumed, batch: (step) => lm.inputs(randomBatch(4, step)) });
+    expect(maxDiff(a, b)).toBeLessThan(1e-5);
+    const rows = [...two.history, ...three.history];
+    expect(rows.map((r) => r.step)).toEqual([1, 2, 3]);
+    rows.forEach((r, i) => {
+      expect(r.loss).toBeCloseTo(one.history[i].loss, 5);
+      expect(r.gradNorm).toBeCloseTo(one.history[i].gradNorm, 4);
+      expect(r.lr).toBe(one.history[i].lr);
+    });
   });
 
   it("skips a step whose loss is not finite instead of corrupting the parameters", async () => {

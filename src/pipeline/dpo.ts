@@ -18,7 +18,7 @@ import type { StageOptions } from "./pretrain.js";
 import { type StageInternals, epochBatch, stepZero } from "./rm.js";
 import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInitFused, stageDir, writeSummary } from "./stage.js";
 
 export interface DpoSettings {
   readonly steps: number;
@@ -85,14 +85,14 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
-  const { params, optimizer } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
+  const loss: DpoObjective = dpoObjective(config, s.pairs, { beta: s.beta, variant: s.variant, labelSmoothing: s.labelSmoothing, rpoAlpha: s.rpoAlpha });
+  const { params, optimizer } = await resumeOrInitFused(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, loss.objective, {
     lr: schedule, weightDecay: 0,
   });
   const { train, test } = preferenceDataset(settings.task, seed);
   const heldOutPairs = test.slice(0, s.heldOutPairs);
   const heldOutProblems = evalProblems(options.size).slice(0, s.evalProblems);
   const referenceHeldOut: PairLogProbs = pairLogProbs(config, reference, heldOutPairs);
-  const loss: DpoObjective = dpoObjective(config, s.pairs, { beta: s.beta, variant: s.variant, labelSmoothing: s.labelSmoothing, rpoAlpha: s.rpoAlpha });
   const started = performance.now();
   const result = await trainLoop({
     label: "dpo",
@@ -101,10 +101,10 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
     params,
     optimizer,
     tokensPerStep: 2 * s.pairs * config.context,
-    microstep: (step, micro) => {
-      const batch = epochBatch(train, s.pairs, step - 1 + micro, subSeed(seed, "dpo/order"));
+    batch: (step) => {
+      const batch = epochBatch(train, s.pairs, step - 1, subSeed(seed, "dpo/order"));
       // The reference's log-probs are data: a forward pass under the frozen SFT weights.
-      return loss.objective.run(params, loss.inputs(packPreferencePairs(batch, config.context), pairLogProbs(config, reference, batch)));
+      return loss.inputs(packPreferencePairs(batch, config.context), pairLogProbs(config, reference, batch));
     },
     evaluate: async () => {
       const score = await heldOutScore(config, params, reference, heldOutProblems, { seed: 1234 + seed });

@@ -10,7 +10,7 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { type LmBatch, lmObjective, meanLoss } from "./lm.js";
 import { SIZES, type RunSize } from "./sizes.js";
-import { finishedSummary, resumeOrInit, stageDir, writeSummary } from "./stage.js";
+import { finishedSummary, resumeOrInitFused, stageDir, writeSummary } from "./stage.js";
 
 export interface StageOptions {
   readonly size: RunSize;
@@ -41,7 +41,7 @@ export async function pretrain(options: StageOptions): Promise<PretrainSummary> 
   const evalRng = makeRng(subSeed(seed, "pretrain/eval"));
   const evalBatches: LmBatch[] = Array.from({ length: 8 }, () => sampleWindows(heldOut, s.batch, config.context, evalRng));
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const { params, optimizer } = await resumeOrInit(dir, config, () => initGpt(config, subSeed(seed, "pretrain/init")), { lr: schedule });
+  const { params, optimizer } = await resumeOrInitFused(dir, config, () => initGpt(config, subSeed(seed, "pretrain/init")), lm.objective, { lr: schedule });
   const started = performance.now();
   const initialHeldOutLoss = meanLoss(lm, params, evalBatches);
   const result = await trainLoop({
@@ -51,10 +51,7 @@ export async function pretrain(options: StageOptions): Promise<PretrainSummary> 
     params,
     optimizer,
     tokensPerStep: s.batch * config.context,
-    microstep: (step, micro) => {
-      const batch = sampleWindows(train, s.batch, config.context, makeRng(subSeed(seed, `pretrain/${step}/${micro}`)));
-      return lm.objective.run(params, lm.inputs(batch));
-    },
+    batch: (step) => lm.inputs(sampleWindows(train, s.batch, config.context, makeRng(subSeed(seed, `pretrain/${step}/0`)))),
     evaluate: () => ({ heldOutLoss: meanLoss(lm, params, evalBatches) }),
     evalEvery: s.evalEvery,
     outDir: dir,

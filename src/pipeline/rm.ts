@@ -18,7 +18,7 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import type { StageOptions } from "./pretrain.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, trainSideProblems, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInitFused, trainSideProblems, stageDir, writeSummary } from "./stage.js";
 
 export interface RmSettings {
   /** How the score is read off the trunk: a scalar head at the last token, or the response's log-likelihood. */
@@ -101,8 +101,8 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
     const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
     return rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
   };
-  const { params, optimizer } = await resumeOrInit(dir, config, fromSft, { lr: schedule });
   const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient, nllCoefficient: s.nllCoefficient });
+  const { params, optimizer } = await resumeOrInitFused(dir, config, fromSft, rm.objective, { lr: schedule });
   const started = performance.now();
   const result = await trainLoop({
     label: "rm",
@@ -111,11 +111,11 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
     params,
     optimizer,
     tokensPerStep: 2 * s.pairs * config.context,
-    microstep: (step, micro) => {
-      const index = step - 1 + micro;
+    batch: (step) => {
+      const index = step - 1;
       const rejectionSeed = s.freshRejections ? subSeed(seed, `rm/rejections/${epochOf(problems.length, s.pairs, index)}`) : seed;
       const batch = preferencePairs(epochBatch(problems, s.pairs, index, subSeed(seed, "rm/order")), rejectionSeed);
-      return rm.objective.run(params, rm.graph.inputs(packPreferencePairs(batch, config.context)));
+      return rm.graph.inputs(packPreferencePairs(batch, config.context));
     },
     evaluate: () => {
       const report = pairwiseReport(config, params, heldOut, { margin: s.margin });

@@ -14,7 +14,7 @@ import { exactMatch } from "./accuracy.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import type { StageOptions } from "./pretrain.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, stageDir, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, finishedSummary, resumeOrInitFused, stageDir, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface SftSummary {
   readonly stage: "sft";
@@ -49,7 +49,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   );
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   const fromPretrain = async (): Promise<Params> => (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "pretrain")), { expectConfig: config })).params;
-  const { params, optimizer, resumedFrom } = await resumeOrInit(dir, config, fromPretrain, { lr: schedule });
+  const { params, optimizer, resumedFrom } = await resumeOrInitFused(dir, config, fromPretrain, lm.objective, { lr: schedule });
   const started = performance.now();
   const initial = resumedFrom === null ? await exactMatch(config, params, heldOut) : null;
   const result = await trainLoop({
@@ -59,10 +59,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
     params,
     optimizer,
     tokensPerStep: s.batch * config.context,
-    microstep: (step, micro) => {
-      const batch = sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/${micro}`)));
-      return lm.objective.run(params, lm.inputs(batch));
-    },
+    batch: (step) => lm.inputs(sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/0`)))),
     evaluate: async () => {
       const report = await exactMatch(config, params, heldOut);
       return { accuracy: report.accuracy, wellFormed: report.wellFormed, heldOutLoss: meanLoss(lm, params, heldOutBatches) };

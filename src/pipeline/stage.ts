@@ -4,6 +4,8 @@ import { join } from "node:path";
 import type { GptConfig } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
 import { type Checkpoint, loadCheckpoint } from "../train/checkpoint.js";
+import { type FusedStep, type FusedStepOptions, fusedAdamW } from "../train/fusedStep.js";
+import type { Objective } from "../train/objective.js";
 import { type AdamW, type AdamWOptions, adamW } from "../train/optimizer.js";
 import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, arithmeticProblems } from "../data/arithmetic.js";
 import type { RunSize } from "./sizes.js";
@@ -28,6 +30,25 @@ export async function resumeOrInit(
   }
   const params = await init();
   return { params, optimizer: adamW(params, optimizerOptions), resumedFrom: null };
+}
+
+/**
+ * `resumeOrInit` with the whole update fused into one compiled call: `fusedAdamW` on the
+ * objective's loss (its metrics compiled alongside), starting from the checkpoint's optimizer
+ * state when resuming. The path of the stages whose batches keep one shape.
+ */
+export async function resumeOrInitFused(
+  dir: string,
+  config: GptConfig,
+  init: () => Promise<Params> | Params,
+  objective: Objective,
+  options: FusedStepOptions,
+): Promise<{ params: Params; optimizer: FusedStep; resumedFrom: number | null }> {
+  const { params, optimizer: separate, resumedFrom } = await resumeOrInit(dir, config, init, options);
+  const optimizer = fusedAdamW(objective.loss, objective.parameters, { ...options, metrics: { ...objective.metrics, ...options.metrics } });
+  optimizer.loadState(separate.state());
+  separate.dispose();
+  return { params, optimizer, resumedFrom };
 }
 
 /** Writes `summary.json` atomically. */

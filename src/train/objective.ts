@@ -22,7 +22,11 @@ export interface Objective {
   /** Loss and metrics only (a forward pass: no gradient work). */
   evaluate(params: Params, data: TensorInputs): { loss: number; metrics: Record<string, number> };
   readonly loss: Expr;
+  /** The parameter variables, and the gradient of the loss by each one's name. */
+  readonly parameters: readonly Variable[];
   readonly gradients: Readonly<Record<string, Expr>>;
+  /** The diagnostics' expressions by name. */
+  readonly metrics: Readonly<Record<string, Expr>>;
 }
 
 const GRAD = "grad:";
@@ -43,7 +47,9 @@ export function objective(loss: Expr, parameters: readonly Variable[], metrics: 
   };
   return {
     loss,
+    parameters,
     gradients: named,
+    metrics,
     run(params, data) {
       const out = withGrads.runSync({ ...data, ...params });
       const grads: Params = {};
