@@ -31,7 +31,7 @@ export const PIPELINE: readonly (readonly [name: string, run: Stage])[] = [
 ];
 
 /** Stages that depend only on SFT and the reward model, longest first (the order lanes take them). */
-export const PARALLEL_STAGES: readonly string[] = ["grpo", "ppo", "trpo", "dpo"];
+export const PARALLEL_STAGES: readonly string[] = ["ppo", "grpo", "trpo", "dpo"];
 
 export interface PipelineOptions {
   readonly size: RunSize;
