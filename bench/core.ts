@@ -7,9 +7,7 @@
  * Prints medians of repeated runs and writes bench/results/core.json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import {
-  activeBackend, compile, describeBackend, dot, gather, grad, initBackend, logSoftmax, mean, scale, simplify, square, tanh, tf, variable,
-} from "../src/index.js";
+import { activeBackend, compile, describeBackend, dot, gather, grad, initBackend, logSoftmax, mean, scale, simplify, square, tanh, tf, variable } from "../src/index.js";
 import { gptData, gptForward, gptParams } from "../src/nn/gpt.js";
 import "@tensorflow/tfjs"; // registers tfjs's gradients: tf.grads is a peer here, never ricci's path
 import { fmt, medianMs } from "./stats.js";

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { RicciError } from "../src/dsl/errors.js";
+import { RicciError } from "../src/errors.js";
 import { initBackend, tf } from "../src/lower/backend.js";
 import type { GptConfig } from "../src/nn/gpt.js";
 import { type Params, disposeParams, initGpt } from "../src/nn/params.js";

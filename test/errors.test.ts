@@ -3,41 +3,7 @@
  * sizes and names involved, so the user can find the mistake without a debugger.
  */
 import { describe, expect, it } from "vitest";
-import {
-  type Inputs,
-  type Variable,
-  RicciError,
-  add,
-  clip,
-  compile,
-  constant,
-  delta,
-  dot,
-  einsum,
-  evaluate,
-  fn,
-  gather,
-  grad,
-  hvp,
-  initBackend,
-  jvp,
-  linear,
-  logSoftmax,
-  logsumexp,
-  max,
-  mean,
-  minimum,
-  mul,
-  oneHot,
-  pow,
-  rename,
-  softmax,
-  sum,
-  tf,
-  transpose,
-  variable,
-  vjp,
-} from "../src/index.js";
+import { type Inputs, type Variable, RicciError, add, clip, compile, constant, delta, dot, einsum, evaluate, fn, gather, grad, hvp, initBackend, jvp, linear, logSoftmax, logsumexp, max, mean, minimum, mul, oneHot, pow, rename, softmax, sum, tf, transpose, variable, vjp } from "../src/index.js";
 
 type Mention = string | RegExp;
 

@@ -4,7 +4,10 @@
  * parameters after three steps, within float32 tolerance, with clipping active and not.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { copyParams, disposeParams, fusedAdamW, initBackend, initGpt, lmObjective } from "../src/index.js";
+import { initBackend } from "../src/index.js";
+import { copyParams, disposeParams, initGpt } from "../src/entries/nn.js";
+import { fusedAdamW } from "../src/entries/train.js";
+import { lmObjective } from "../src/entries/pipeline.js";
 import { adamW, clipByGlobalNorm } from "../src/train/optimizer.js";
 import { makeRng } from "../src/util/random.js";
 import { firstMismatch } from "./helpers/oracle.js";

@@ -5,12 +5,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type Expr, type Variable, bradleyTerryLoss, crossEntropy, discountMatrix, discountTensor, dot, dpoLoss,
-  entropyFromLogits, evaluate, gae, grad, grpoAdvantages, grpoLoss, hvp, implicitReward, klPenaltyRewards, mul,
-  perTokenKl, ppoLoss, rewardAccuracy, sequenceLogProbs, shiftMatrix, sum, tokenLogProbs, trpoObjective, variable,
-  whiten, categoricalKl, RicciError,
-} from "../src/index.js";
+import { type Expr, type Variable, bradleyTerryLoss, crossEntropy, discountMatrix, discountTensor, dot, dpoLoss, entropyFromLogits, evaluate, gae, grad, grpoAdvantages, grpoLoss, hvp, implicitReward, klPenaltyRewards, mul, perTokenKl, ppoLoss, rewardAccuracy, sequenceLogProbs, shiftMatrix, sum, tokenLogProbs, trpoObjective, variable, whiten, categoricalKl, RicciError } from "../src/index.js";
 import { type Inputs64, numericGrad, relativeError, seededValues } from "./helpers/oracle.js";
 
 // --- helpers ------------------------------------------------------------------------------------

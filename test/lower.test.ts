@@ -4,10 +4,7 @@
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  RicciError, activeBackend, add, compile, constant, delta, dot, einsum, evaluate, exp, grad, initBackend, logsumexp, mean, mul, ones,
-  oneHot, rename, softmax, sum, tf, transpose, variable, type Expr,
-} from "../src/index.js";
+import { RicciError, activeBackend, add, compile, constant, delta, dot, einsum, evaluate, exp, grad, initBackend, logsumexp, mean, mul, ones, oneHot, rename, softmax, sum, tf, transpose, variable, type Expr } from "../src/index.js";
 import { gptConstants, gptData, gptForward, gptParams } from "../src/nn/gpt.js";
 import { relativeError, seededValues } from "./helpers/oracle.js";
 

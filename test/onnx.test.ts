@@ -10,10 +10,8 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  RicciError, compile, dot, evaluate, evaluateAll, exportGpt, exportOnnx, gptConstants, gptData, gptForward, gptParams, grad, initBackend,
-  initGpt, mul, sum, variable,
-} from "../src/index.js";
+import { RicciError, compile, dot, evaluate, evaluateAll, exportOnnx, grad, initBackend, mul, sum, variable } from "../src/index.js";
+import { exportGpt, gptConstants, gptData, gptForward, gptParams, initGpt } from "../src/entries/nn.js";
 import { activeBackend } from "../src/lower/backend.js";
 import type { ArrayOutput } from "../src/lower/compile.js";
 import { lmObjective } from "../src/pipeline/lm.js";

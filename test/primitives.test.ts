@@ -4,27 +4,7 @@
  * against central differences. The case table lives in test/helpers/primitive-cases.ts.
  */
 import { describe, expect, it } from "vitest";
-import {
-  type Expr,
-  type Value64,
-  dot,
-  edgesOf,
-  evaluate,
-  grad,
-  greater,
-  greaterEqual,
-  hvp,
-  jvp,
-  logsumexp,
-  mean,
-  mul,
-  square,
-  stopGradient,
-  add,
-  sum,
-  transpose,
-  variable,
-} from "../src/index.js";
+import { type Expr, type Value64, dot, edgesOf, evaluate, grad, greater, greaterEqual, hvp, jvp, logsumexp, mean, mul, square, stopGradient, add, sum, transpose, variable } from "../src/index.js";
 import { numericGrad, relativeError, seededValues } from "./helpers/oracle.js";
 import {
   type Plain,

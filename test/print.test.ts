@@ -1,37 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type Expr,
-  add,
-  constant,
-  delta,
-  dot,
-  einsum,
-  exp,
-  fn,
-  gather,
-  grad,
-  hvp,
-  logSoftmax,
-  logsumexp,
-  max,
-  mean,
-  minimum,
-  mul,
-  ones,
-  pow,
-  rename,
-  scale,
-  softmax,
-  stopGradient,
-  sub,
-  sum,
-  tanh,
-  toLatex,
-  toSvg,
-  toText,
-  variable,
-} from "../src/index.js";
+import { type Expr, add, constant, delta, dot, einsum, exp, fn, gather, grad, hvp, logSoftmax, logsumexp, max, mean, minimum, mul, ones, pow, rename, scale, softmax, stopGradient, sub, sum, tanh, toLatex, toSvg, toText, variable } from "../src/index.js";
 import { serialize } from "../src/print/diagram.js";
 import { formatNumber } from "../src/print/format.js";
 

@@ -7,12 +7,7 @@
 import fc from "fast-check";
 import { makeRng } from "../src/util/random.js";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  type Expr, type Variable, abs, add, apply, clip, delta, div, dot, edgesOf, einsum, equal, evaluate, evaluateAll, exp, fn,
-  gather, grad, greater, hvp, linear, log, logSoftmax, logsumexp, max, maximum, mean, minimum, mul, neg, oneHot, ones, pow,
-  relu, rename, scale, sigmoid, simplify, softmax, softplus, stopGradient, sub, sum, tanh, topologicalOrder, transpose,
-  variable, variablesOf, where,
-} from "../src/index.js";
+import { type Expr, type Variable, abs, add, apply, clip, delta, div, dot, edgesOf, einsum, equal, evaluate, evaluateAll, exp, fn, gather, grad, greater, hvp, linear, log, logSoftmax, logsumexp, max, maximum, mean, minimum, mul, neg, oneHot, ones, pow, relu, rename, scale, sigmoid, simplify, softmax, softplus, stopGradient, sub, sum, tanh, topologicalOrder, transpose, variable, variablesOf, where } from "../src/index.js";
 import { renameUnchecked } from "../src/dsl/build.js";
 import { forgetNormalForms } from "../src/simplify/simplify.js";
 import { type Inputs64, numericGrad, relativeError, seededValues } from "./helpers/oracle.js";

@@ -17,8 +17,8 @@ import { compile } from "../src/lower/compile.js";
 import { type GptConfig, gptConstants, gptData, gptForward, gptParams } from "../src/nn/gpt.js";
 import { type Params, copyParams, initGpt } from "../src/nn/params.js";
 import { dpo } from "../src/pipeline/dpo.js";
-import { epochOf, rewardModel } from "../src/pipeline/rm.js";
-import { checkpointPath, stageDir } from "../src/pipeline/stage.js";
+import { rewardModel } from "../src/pipeline/rm.js";
+import { checkpointPath, epochOf, stageDir } from "../src/pipeline/stage.js";
 import { dpoObjective, pairLogProbs, preferenceReport } from "../src/rl/dpo.js";
 import {
   encodeResponse, lastTokenScores, packPreferencePairs, pairwiseReport, rewardModelConfig, rewardModelFromPolicy,

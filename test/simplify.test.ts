@@ -4,11 +4,7 @@
  * renaming of inner edges, factor/term order and edge order.
  */
 import { describe, expect, it } from "vitest";
-import {
-  type Expr, RicciError, add, constant, delta, dot, edgesOf, einsum, equal, evaluate, exp, grad, hvp, log, logSoftmax,
-  logsumexp, max, mean, mul, neg, ones, pow, relu, rename, scale, sigmoid, simplify, softmax, softplus, stopGradient, sub,
-  sum, tanh, topologicalOrder, transpose, variable, variablesOf, zeros,
-} from "../src/index.js";
+import { type Expr, RicciError, add, constant, delta, dot, edgesOf, einsum, equal, evaluate, exp, grad, hvp, log, logSoftmax, logsumexp, max, mean, mul, neg, ones, pow, relu, rename, scale, sigmoid, simplify, softmax, softplus, stopGradient, sub, sum, tanh, topologicalOrder, transpose, variable, variablesOf, zeros } from "../src/index.js";
 import { forgetNormalForms } from "../src/simplify/simplify.js";
 import { relativeError, seededValues } from "./helpers/oracle.js";
 

@@ -3,7 +3,7 @@
  * checked against a plain float64 JavaScript reference or hand-computed numbers.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { RicciError } from "../src/dsl/errors.js";
+import { RicciError } from "../src/errors.js";
 import { initBackend, tf } from "../src/lower/backend.js";
 import type { Params } from "../src/nn/params.js";
 import { GradientAccumulator, adamW, clipByGlobalNorm, warmupCosine } from "../src/train/optimizer.js";

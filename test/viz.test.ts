@@ -3,16 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { version as vegaLiteVersion, type TopLevelSpec } from "vega-lite";
-import {
-  RicciError,
-  VEGALITE_MIME,
-  VEGALITE_SCHEMA,
-  chartBundle,
-  lineChart,
-  renderSvg,
-  writeChart,
-  type ChartRow,
-} from "../src/index.js";
+import { RicciError } from "../src/index.js";
+import { VEGALITE_MIME, VEGALITE_SCHEMA, chartBundle, lineChart, renderSvg, writeChart, type ChartRow } from "../src/entries/train.js";
 
 // ---------------------------------------------------------------------------------------------
 // An independent, minimal XML well-formedness check: one root, balanced tags, quoted attributes

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
-import type * as Ricci from "../../src/index.js";
+import type * as Ricci from "../../src/entries/all.js";
 import type { Expr, Kind } from "../../src/index.js";
 import type * as CellApi from "./cell-api.js";
 import type { DisplayHandle, MimeBundle } from "./cell-api.js";

@@ -2,8 +2,8 @@
  * The ricci package in every session. The kernel imports the built package (dist/, which
  * `npm ci` builds through the `prepare` script), then runs a hidden first cell
  *
- *   import * as ricci from "<repo>/dist/index.js";
- *   import { variable, dot, grad, …every export… } from "<repo>/dist/index.js";
+ *   import * as ricci from "<repo>/dist/entries/all.js";
+ *   import { variable, dot, grad, …every export… } from "<repo>/dist/entries/all.js";
  *   import { display, displayHandle, clearOutput, … } from "<repo>/kernels/ricci/cell-api.js";
  *
  * tslab type-checks it against dist/*.d.ts and cell-api.d.ts, and keeps those imports as the
@@ -21,8 +21,8 @@ const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(KERNEL_DIR, "..", "..");
 
 /** Module paths of the hidden cell; forward slashes, as TypeScript writes them into `require` calls. */
-export const RICCI_ENTRY = join(REPO_ROOT, "dist", "index.js").replaceAll("\\", "/");
-const RICCI_TYPES = join(REPO_ROOT, "dist", "index.d.ts");
+export const RICCI_ENTRY = join(REPO_ROOT, "dist", "entries", "all.js").replaceAll("\\", "/");
+const RICCI_TYPES = join(REPO_ROOT, "dist", "entries", "all.d.ts");
 export const CELL_API_ENTRY = join(KERNEL_DIR, "cell-api.js").replaceAll("\\", "/");
 const CELL_API_TYPES = join(KERNEL_DIR, "cell-api.d.ts");
 

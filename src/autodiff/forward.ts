@@ -51,7 +51,7 @@ function pushforward(node: Expr, t: (x: Expr) => Expr | null, tangents: Readonly
       const rule = ruleOf(node.fn);
       return sumOf(node.args.map((arg, k) => {
         const da = t(arg);
-        const partial = da === null ? null : rule.partial(node, k);
+        const partial = da === null ? null : rule.partial(node, k, b);
         return da === null || partial === null ? null : b.mul(partial, da);
       }));
     }

@@ -56,7 +56,7 @@ function pullback(node: Expr, ct: Expr, send: (to: Expr, ct: Expr) => void): voi
     case "elementwise": {
       const rule = ruleOf(node.fn);
       return node.args.forEach((arg, k) => {
-        const partial = rule.partial(node, k);
+        const partial = rule.partial(node, k, b);
         if (partial !== null) send(arg, reduceTo(b.mul(ct, partial), arg.edges));
       });
     }

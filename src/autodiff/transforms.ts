@@ -4,7 +4,7 @@
  */
 import * as b from "../dsl/build.js";
 import { formatEdges, sameEdgeSet } from "../dsl/edges.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { checkVariables } from "../dsl/variables.js";
 import { forward } from "./forward.js";

@@ -17,7 +17,7 @@
  * Split: each (a, op, b) triple belongs to the train or test side by a fixed hash (20% test),
  * independent of the seed and of the sizes requested, so sides never overlap and never move.
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { makeRng, subSeed } from "../util/random.js";
 import type { Tokenizer } from "./tokenizer.js";
 

@@ -9,7 +9,7 @@
  * text each document is written `<bos>…<eos>`, so `charTokenizer.encode(train)` marks
  * document boundaries with the same BOS/EOS tokens that the task sequences use.
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { applyOperator, isTestProblem, type Operator } from "./arithmetic.js";
 

@@ -5,7 +5,7 @@
  * number in a broken format ("42", "=42.", "==42", "="). Responses carry no EOS, like
  * `formatExample`'s; append EOS when encoding (`encodeExample` does).
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { makeRng, subSeed } from "../util/random.js";
 import {
   applyOperator, arithmeticProblems, checkAnswer, formatExample, OPERATORS,

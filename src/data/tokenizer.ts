@@ -8,7 +8,7 @@
  * character set, so the markers are unambiguous and `encode` reads them back:
  * `encode(decode(ids))` returns `ids` for every id sequence.
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 
 export const PAD_ID = 0;
 export const BOS_ID = 1;

@@ -14,7 +14,7 @@ import {
   unionEdges,
   volume,
 } from "./edges.js";
-import { RicciError, check } from "./errors.js";
+import { RicciError, check } from "../errors.js";
 import {
   type Constant,
   type EdgeFunctionName,

@@ -1,4 +1,4 @@
-import { RicciError } from "./errors.js";
+import { RicciError } from "../errors.js";
 
 /** A named edge (index) of a tensor and its size. */
 export interface Edge {

@@ -4,9 +4,10 @@
  */
 import { type MathNode, derivative, parse } from "mathjs";
 import * as b from "./build.js";
-import { RicciError } from "./errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr } from "./expr.js";
 import { defineRule, hasRule } from "./functions.js";
+import { type PointwiseOps, type UnaryOp, power } from "./pointwise.js";
 
 interface UserFunction {
   readonly name: string;
@@ -18,11 +19,6 @@ const userFunctions = new Map<string, UserFunction>();
 
 /** The table key of a user function (its own namespace, so `fn("softplus", …)` may shadow nothing). */
 const keyOf = (name: string): string => `fn:${name}`;
-
-/** The parsed formula of a user function, for lowering; undefined for built-ins. */
-export function userFormula(fnKey: string): MathNode | undefined {
-  return userFunctions.get(fnKey)?.formula;
-}
 
 /** The display name of a function-table key (`fn:softplus` → `softplus`). */
 export function displayName(fnKey: string): string {
@@ -54,6 +50,7 @@ function register(name: string, formula: MathNode): string {
     value: (x) => evaluate(x),
     partial: (node) => b.apply(register(`${name}'`, derivative(formula, "x")), [node.args[0]]),
     latex: ([x]) => `\\operatorname{${name.replace(/'/g, "\\prime ")}}\\left(${x}\\right)`,
+    kernel: (ops, [x]) => lowerFormula(ops, formula, x, name),
   });
   return key;
 }
@@ -88,4 +85,64 @@ export function fn(name: string, formula: string): (x: Expr | number) => Expr {
   const key = register(name, node);
   if (!hasRule(key)) throw new RicciError(`fn "${name}": registration failed`);
   return (x) => b.apply(key, [x]);
+}
+
+const reciprocalOf = (op: UnaryOp) => <T>(ops: PointwiseOps<T>, x: T): T => ops.unary("reciprocal", ops.unary(op, x));
+
+const formulaFunctions: Record<string, <T>(ops: PointwiseOps<T>, x: T) => T> = {
+  ...Object.fromEntries(
+    (["exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh", "sin", "cos", "tan", "log1p", "expm1", "sign", "atan", "asin", "acos", "erf", "square"] as const).map(
+      (op) => [op, <T>(ops: PointwiseOps<T>, x: T): T => ops.unary(op, x)],
+    ),
+  ),
+  cube: (ops, x) => ops.binary("mul", ops.unary("square", x), x),
+  // mathjs writes derivatives with the reciprocal trigonometric functions (d tanh = sech²).
+  sech: reciprocalOf("cosh"), csch: reciprocalOf("sinh"), coth: reciprocalOf("tanh"),
+  sec: reciprocalOf("cos"), csc: reciprocalOf("sin"), cot: reciprocalOf("tan"),
+};
+
+/** A mathjs formula in x as ops on `x`. */
+export function lowerFormula<T>(ops: PointwiseOps<T>, node: MathNode, x: T, name: string): T {
+  const visit = (n: MathNode): T => {
+    switch (n.type) {
+      case "SymbolNode": {
+        const symbol = (n as unknown as { name: string }).name;
+        return symbol === "pi" ? ops.scalar(Math.PI) : symbol === "e" ? ops.scalar(Math.E) : x;
+      }
+      case "ConstantNode":
+        return ops.scalar(Number((n as unknown as { value: number }).value));
+      case "ParenthesisNode":
+        return visit((n as unknown as { content: MathNode }).content);
+      case "OperatorNode": {
+        const op = n as unknown as { fn: string; args: MathNode[] };
+        const [a, b] = op.args;
+        switch (op.fn) {
+          case "unaryMinus":
+            return ops.unary("neg", visit(a));
+          case "unaryPlus":
+            return visit(a);
+          case "add":
+            return ops.binary("add", visit(a), visit(b));
+          case "subtract":
+            return ops.binary("sub", visit(a), visit(b));
+          case "multiply":
+            return ops.binary("mul", visit(a), visit(b));
+          case "divide":
+            return ops.binary("div", visit(a), visit(b));
+          case "pow":
+            return b.type === "ConstantNode" ? power(ops, visit(a), Number((b as unknown as { value: number }).value)) : ops.binary("pow", visit(a), visit(b));
+        }
+        break;
+      }
+      case "FunctionNode": {
+        const f = n as unknown as { fn: { name: string }; args: MathNode[] };
+        const kernel = formulaFunctions[f.fn.name];
+        if (kernel !== undefined && f.args.length === 1) return kernel(ops, visit(f.args[0]));
+        if (f.fn.name === "pow" && f.args.length === 2) return ops.binary("pow", visit(f.args[0]), visit(f.args[1]));
+        break;
+      }
+    }
+    throw new RicciError(`fn "${name}": cannot lower "${n.toString()}" (supported: + - * / ^, ${Object.keys(formulaFunctions).join(", ")})`);
+  };
+  return visit(node);
 }

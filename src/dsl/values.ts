@@ -3,7 +3,7 @@
  * `shape` and `dataSync()` (tf.Tensor), given in the axis order of a variable's declared edges.
  */
 import { type Edge, formatEdges, volume } from "./edges.js";
-import { RicciError } from "./errors.js";
+import { RicciError } from "../errors.js";
 import type { Variable } from "./expr.js";
 
 export type NestedArray = number | readonly NestedArray[];

@@ -1,5 +1,5 @@
 import { formatEdges, sameEdgeSet } from "./edges.js";
-import { RicciError } from "./errors.js";
+import { RicciError } from "../errors.js";
 import { type Expr, type Variable, variablesOf } from "./expr.js";
 
 /** The variables of `roots` by name; throws if one name is declared with two different edge lists. */

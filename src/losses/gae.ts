@@ -6,7 +6,7 @@
  * shift matrix (V_{t+1} from V) are variables whose values come from the helpers below.
  */
 import { add, constant, dot, einsum, mul, rename, scale, sub, sum } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr } from "../dsl/expr.js";
 import { edgeSize, requireSameEdges } from "./masked.js";
 

@@ -6,7 +6,7 @@
  * Edges: rewards {group, sample} (G samples per prompt); per-token tensors {group, sample, t}.
  */
 import { add, clip, constant, div, exp, greater, less, mean, minimum, mul, rename, scale, sqrt, stopGradient, sub, sum } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr } from "../dsl/expr.js";
 import { perTokenKl } from "./kl.js";
 import { edgeSize, maskedMean, maskedSum, requireSameEdges } from "./masked.js";

@@ -4,7 +4,7 @@
  */
 import { div, maximum, mean, mul, sum } from "../dsl/build.js";
 import { findEdge, formatEdges, sameEdgeSet } from "../dsl/edges.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr } from "../dsl/expr.js";
 
 /** The size of edge `name` of `e`, or a RicciError naming `where`. `edgeSize(logits, "vocab", "crossEntropy")`. */

@@ -7,7 +7,7 @@ import {
   abs, add, clip, constant, div, exp, greater, maximum, mul, oneHot, pow, scale, square, stopGradient, sub, sum,
 } from "../dsl/build.js";
 import { volume } from "../dsl/edges.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr } from "../dsl/expr.js";
 import { entropyFromLogits } from "./crossEntropy.js";
 import { type KlEstimator, perTokenKl } from "./kl.js";

@@ -7,7 +7,7 @@
  * glue around them (optimizer state, sampling bookkeeping).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { type OnnxRuntime, loadOnnxRuntime } from "./onnx/runtime.js";
 
 export { tf };

@@ -5,7 +5,7 @@
  * per run, see onnx/compile.ts); on tfjs eagerly, each step in its own tf.tidy, intermediate
  * tensors disposed as soon as their last consumer has run.
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { type Expr, type Variable, childrenOf, topologicalOrder } from "../dsl/expr.js";
 import { type InputValue, checkFinite, checkTensorShape, flatten, isTensorLike } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";

@@ -4,20 +4,9 @@
  * runs it eagerly (`T` is a tf.Tensor), the ONNX emitter records it as graph nodes (`T` is a
  * value name).
  */
+import type { PointwiseOps } from "../dsl/pointwise.js";
 
-/** Elementwise functions of one tensor every target implements. */
-export const UNARY_OPS = [
-  "exp", "log", "sqrt", "rsqrt", "reciprocal", "square", "abs", "sign", "neg", "tanh", "sigmoid", "softplus", "relu",
-  "sinh", "cosh", "sin", "cos", "tan", "atan", "asin", "acos", "erf", "log1p", "expm1",
-] as const;
-export type UnaryOp = (typeof UNARY_OPS)[number];
-
-/** Elementwise functions of two tensors (numpy broadcasting); comparisons give 1.0 / 0.0. */
-export type BinaryOp = "add" | "sub" | "mul" | "div" | "pow" | "minimum" | "maximum" | "greater" | "greaterEqual";
-
-export interface TensorOps<T> {
-  /** A scalar of the compute dtype. */
-  scalar(value: number): T;
+export interface TensorOps<T> extends PointwiseOps<T> {
   /** A constant tensor of the compute dtype, values row-major. */
   constant(values: Float32Array, shape: readonly number[]): T;
   reshape(t: T, shape: readonly number[]): T;
@@ -25,8 +14,6 @@ export interface TensorOps<T> {
   broadcastTo(t: T, shape: readonly number[]): T;
   /** [m, k]·[k, n] or batched [b, m, k]·[b, k, n]. */
   matMul(a: T, b: T): T;
-  unary(op: UnaryOp, t: T): T;
-  binary(op: BinaryOp, a: T, b: T): T;
   /** Sum over `axes` (dropped). */
   sum(t: T, axes: readonly number[]): T;
   logSumExp(t: T, axis: number): T;

@@ -6,7 +6,7 @@
 import type { Edge } from "../dsl/edges.js";
 import type { Expr, Product, Sum } from "../dsl/expr.js";
 import { contractAll } from "./contract.js";
-import { applyElementwise } from "./elementwise.js";
+import { ruleOf } from "../dsl/functions.js";
 import { type Named, alignTo, arrange, names } from "./layout.js";
 import type { TensorOps } from "./ops.js";
 
@@ -83,7 +83,7 @@ const rules: Rules = {
   elementwise: (ops, node, get) => {
     const args = node.args.map(get);
     const target = presentEdges(node, args);
-    return { tensor: applyElementwise(ops, node.fn, args.map((a) => alignTo(ops, a, target)), node.param), edges: target };
+    return { tensor: ruleOf(node.fn).kernel(ops, args.map((a) => alignTo(ops, a, target)), node.param), edges: target };
   },
   edgeFunction: (ops, node, get) => {
     const x = materialize(ops, get(node.arg), node.arg.edges);

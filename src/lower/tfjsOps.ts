@@ -3,7 +3,8 @@
  * kernel choices: rank-2 transposes written as rank-4 ones, comparisons cast to float.
  */
 import { tf } from "./backend.js";
-import type { BinaryOp, TensorOps, UnaryOp } from "./ops.js";
+import type { BinaryOp, UnaryOp } from "../dsl/pointwise.js";
+import type { TensorOps } from "./ops.js";
 
 const unaryKernels: Record<UnaryOp, (x: tf.Tensor) => tf.Tensor> = {
   exp: tf.exp, log: tf.log, sqrt: tf.sqrt, rsqrt: tf.rsqrt, reciprocal: tf.reciprocal, square: tf.square, abs: tf.abs,

@@ -14,11 +14,8 @@ import { loadCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
-import type { StageOptions } from "./pretrain.js";
-import { type StageInternals, epochBatch, stepZero } from "./rm.js";
-import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInitFused, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, epochBatch, evalProblems, finishedSummary, resumeOrInitFused, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary } from "./stage.js";
 
 export interface DpoSettings {
   readonly steps: number;

@@ -3,19 +3,15 @@
  * with the SFT weights as the frozen KL reference. `npm run grpo -- --size ci` writes
  * runs/ci/grpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { GrpoAggregation, GrpoScale } from "../losses/grpo.js";
 import { type GrpoTrainerOptions, grpoTrainer } from "../rl/grpo.js";
 import { heldOutScore } from "../rl/evaluate.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
-import type { StageOptions } from "./pretrain.js";
-import { evalProblems } from "./sft.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, trainSideProblems, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, resumeOrInit, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface GrpoSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
@@ -110,7 +106,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
     checkpointEvery: s.evalEvery,
     meta: { seed, size: options.size, task: settings.task, grpo: { ...s } },
   });
-  const history = readHistory(dir);
+  const history = stageHistory(dir);
   const start = initial ?? history.find((r) => r.step === 0) ?? {};
   const trainRows = history.filter((r) => r.rewardMean !== undefined);
   const meanReward = (rows: Metrics[]): number => rows.reduce((sum, r) => sum + r.rewardMean, 0) / rows.length;
@@ -133,9 +129,3 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
 /** The sampling seed of held-out KL estimates: fixed per run, so evaluations compare. */
 const heldOutSeed = (seed: number): number => 1234 + seed;
 
-/** Every record of this stage's metrics.jsonl (across resumes). */
-function readHistory(dir: string): Metrics[] {
-  const path = join(dir, "metrics.jsonl");
-  if (!existsSync(path)) return [];
-  return readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Metrics);
-}

@@ -12,7 +12,7 @@
  * One step of this stage is one PPO iteration (a rollout batch and its epochs × minibatches
  * updates), TRL's unit of logging.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type ArithmeticProblem, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
@@ -26,10 +26,8 @@ import { configDifferences, loadCheckpoint, saveCheckpoint } from "../train/chec
 import { type Metrics, writeCurves } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { metricsWriter, progress } from "../train/progress.js";
-import type { StageOptions } from "./pretrain.js";
-import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInit, trainSideProblems, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, resumeOrInit, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface PpoSettings {
   /** PPO iterations (rollout batches). */
@@ -188,7 +186,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   bar.done();
   if (lastEval.accuracy === undefined) lastEval = await evaluate(); // resumed after the last step, before the summary
   await writeCurves(dir, "ppo");
-  const history = readHistory(dir);
+  const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};
   const summary: PpoSummary = {
     stage: "ppo",
@@ -208,9 +206,3 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   return summary;
 }
 
-/** Every record of a stage's metrics.jsonl (across resumes). */
-export function readHistory(dir: string): Metrics[] {
-  const path = join(dir, "metrics.jsonl");
-  if (!existsSync(path)) return [];
-  return readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Metrics);
-}

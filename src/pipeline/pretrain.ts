@@ -9,14 +9,8 @@ import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { type LmBatch, lmObjective, meanLoss } from "./lm.js";
-import { SIZES, type RunSize } from "./sizes.js";
-import { finishedSummary, resumeOrInitFused, stageDir, writeSummary } from "./stage.js";
-
-export interface StageOptions {
-  readonly size: RunSize;
-  readonly root?: string;
-  readonly seed?: number;
-}
+import { SIZES } from "./sizes.js";
+import { finishedSummary, resumeOrInitFused, stageDir, type StageOptions, writeSummary } from "./stage.js";
 
 export interface PretrainSummary {
   readonly stage: "pretrain";

@@ -4,8 +4,6 @@
  * pairwise accuracy on the test pairs. `npm run rm -- --size ci` writes
  * runs/ci/rm/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { type PreferencePair, REJECTION_KINDS, type RejectionKind, preferenceDataset, preferencePairs } from "../data/preferences.js";
 import type { GptConfig } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
@@ -15,10 +13,9 @@ import {
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
-import { makeRng, shuffled, subSeed } from "../util/random.js";
-import type { StageOptions } from "./pretrain.js";
+import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInitFused, trainSideProblems, stageDir, writeSummary } from "./stage.js";
+import { checkpointPath, epochBatch, epochOf, finishedSummary, resumeOrInitFused, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface RmSettings {
   /** How the score is read off the trunk: a scalar head at the last token, or the response's log-likelihood. */
@@ -76,11 +73,6 @@ export interface RmSummary {
   /** Held-out pairwise accuracy per kind of rejected response (offByOne, malformed, …). */
   readonly accuracyByKind: Readonly<Partial<Record<RejectionKind, number>>>;
   readonly seconds: number;
-}
-
-/** Test-only knobs: a smaller model than the size's (its SFT checkpoint must match). */
-export interface StageInternals {
-  readonly model?: GptConfig;
 }
 
 /** Runs (or resumes) the reward-model stage: `await rewardModel({ size: "ci", root: "runs" })`. */
@@ -150,27 +142,3 @@ function accuracyByKind(config: GptConfig, params: Params, pairs: readonly Prefe
   return out;
 }
 
-/**
- * Batch `index` of an epoch-wise shuffled pass over `items` (a fresh seeded order each epoch,
- * batches never straddle two epochs): deterministic in (seed, index), so a resumed run draws
- * what the uninterrupted one would. `epochBatch(pairs, 16, step - 1, seed)`.
- */
-export function epochBatch<T>(items: readonly T[], size: number, index: number, seed: number): T[] {
-  const epoch = epochOf(items.length, size, index);
-  const at = (index % Math.floor(items.length / size)) * size;
-  return shuffled(items, makeRng(subSeed(seed, `epoch/${epoch}`))).slice(at, at + size);
-}
-
-/** The epoch that batch `index` of `epochBatch(items, size, index, seed)` belongs to. */
-export function epochOf(items: number, size: number, index: number): number {
-  if (size > items) throw new Error(`epochBatch: batch of ${size} from only ${items} items`);
-  return Math.floor(index / Math.floor(items / size));
-}
-
-/** A metric of the step-0 evaluation in a stage's metrics.jsonl (the start of a resumed run). */
-export function stepZero(dir: string, key: string): number {
-  const path = join(dir, "metrics.jsonl");
-  if (!existsSync(path)) return Number.NaN;
-  const first = readFileSync(path, "utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, number>).find((r) => r.step === 0);
-  return first?.[key] ?? Number.NaN;
-}

@@ -3,18 +3,17 @@
  * (the loss mask), from the pretrained checkpoint. Held-out exact-match accuracy is measured
  * by greedy generation on the test split.
  */
-import { type ArithmeticProblem, arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
+import { arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
 import { charTokenizer } from "../data/tokenizer.js";
 import type { Params } from "../nn/params.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
-import { exactMatch } from "./accuracy.js";
+import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
-import type { StageOptions } from "./pretrain.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, resumeOrInitFused, stageDir, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, resumeOrInitFused, stageDir, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface SftSummary {
   readonly stage: "sft";
@@ -24,11 +23,6 @@ export interface SftSummary {
   readonly wellFormed: number;
   readonly heldOutLoss: number;
   readonly seconds: number;
-}
-
-/** The held-out problems every stage scores on (the first `n` of the test split). */
-export function evalProblems(size: StageOptions["size"]): ArithmeticProblem[] {
-  return arithmeticProblems(SIZES[size].task).test.slice(0, SIZES[size].evalProblems);
 }
 
 export async function sft(options: StageOptions): Promise<SftSummary> {

@@ -8,7 +8,51 @@ import { type FusedStep, type FusedStepOptions, fusedAdamW } from "../train/fuse
 import type { Objective } from "../train/objective.js";
 import { type AdamW, type AdamWOptions, adamW } from "../train/optimizer.js";
 import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, arithmeticProblems } from "../data/arithmetic.js";
-import type { RunSize } from "./sizes.js";
+import { readMetrics } from "../train/progress.js";
+import { makeRng, shuffled, subSeed } from "../util/random.js";
+import { type RunSize, SIZES } from "./sizes.js";
+
+/** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
+export interface StageOptions {
+  readonly size: RunSize;
+  readonly root?: string;
+  readonly seed?: number;
+}
+
+/** Test-only knobs: a smaller model than the size's (its SFT checkpoint must match). */
+export interface StageInternals {
+  readonly model?: GptConfig;
+}
+
+/** The held-out problems every stage scores on (the first `n` of the test split). */
+export function evalProblems(size: RunSize): ArithmeticProblem[] {
+  return arithmeticProblems(SIZES[size].task).test.slice(0, SIZES[size].evalProblems);
+}
+
+/** Every record of a stage's metrics.jsonl (across resumes). */
+export const stageHistory = (dir: string): Record<string, number>[] => readMetrics(join(dir, "metrics.jsonl"));
+
+/** A metric of the step-0 evaluation in a stage's metrics.jsonl (the start of a resumed run). */
+export function stepZero(dir: string, key: string): number {
+  return stageHistory(dir).find((r) => r.step === 0)?.[key] ?? Number.NaN;
+}
+
+/**
+ * Batch `index` of an epoch-wise shuffled pass over `items` (a fresh seeded order each epoch,
+ * batches never straddle two epochs): deterministic in (seed, index), so a resumed run draws
+ * what the uninterrupted one would. `epochBatch(pairs, 16, step - 1, seed)`.
+ */
+export function epochBatch<T>(items: readonly T[], size: number, index: number, seed: number): T[] {
+  const epoch = epochOf(items.length, size, index);
+  const at = (index % Math.floor(items.length / size)) * size;
+  return shuffled(items, makeRng(subSeed(seed, `epoch/${epoch}`))).slice(at, at + size);
+}
+
+/** The epoch that batch `index` of `epochBatch(items, size, index, seed)` belongs to. */
+export function epochOf(items: number, size: number, index: number): number {
+  if (size > items) throw new Error(`epochBatch: batch of ${size} from only ${items} items`);
+  return Math.floor(index / Math.floor(items / size));
+}
 
 export const stageDir = (root: string, size: RunSize, stage: string): string => join(root, size, stage);
 export const checkpointPath = (dir: string): string => join(dir, "checkpoint.ckpt");

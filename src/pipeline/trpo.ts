@@ -13,11 +13,8 @@ import { trpoTrainer } from "../rl/trpo.js";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, writeCurves } from "../train/loop.js";
 import { metricsWriter, progress } from "../train/progress.js";
-import { readHistory } from "./ppo.js";
-import type { StageOptions } from "./pretrain.js";
-import { evalProblems } from "./sft.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, finishedSummary, trainSideProblems, stageDir, writeSummary, type RlStageSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
 
 export interface TrpoSettings {
   readonly steps: number;
@@ -129,13 +126,13 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
   bar.done();
   if (lastEval.accuracy === undefined) lastEval = await evaluate();
   await writeCurves(dir, "trpo");
-  const history = readHistory(dir).filter((r) => r.step >= 1);
+  const history = stageHistory(dir).filter((r) => r.step >= 1);
   const summary: TrpoSummary = {
     stage: "trpo",
     steps: s.steps,
-    initialAccuracy: readHistory(dir).find((r) => r.step === 0)?.accuracy ?? Number.NaN,
+    initialAccuracy: stageHistory(dir).find((r) => r.step === 0)?.accuracy ?? Number.NaN,
     accuracy: lastEval.accuracy ?? Number.NaN,
-    initialWellFormed: readHistory(dir).find((r) => r.step === 0)?.wellFormed ?? Number.NaN,
+    initialWellFormed: stageHistory(dir).find((r) => r.step === 0)?.wellFormed ?? Number.NaN,
     wellFormed: lastEval.wellFormed ?? Number.NaN,
     klFromReference: lastEval.klFromReference ?? Number.NaN,
     initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,

@@ -3,7 +3,7 @@
  * oracle for every gradient check (central differences) and for the compiled tfjs code.
  */
 import { type Edge, findEdge, volume } from "../dsl/edges.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { type Expr, type Variable, topologicalOrder } from "../dsl/expr.js";
 import { ruleOf } from "../dsl/functions.js";
 import { type InputValue, checkFinite, flatten } from "../dsl/values.js";

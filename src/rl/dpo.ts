@@ -11,7 +11,7 @@
  */
 import type { PreferencePair } from "../data/preferences.js";
 import { add, div, mean, scale, sum, variable } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { type DpoOptions, dpoLoss } from "../losses/dpo.js";
 import { maskedSum } from "../losses/masked.js";

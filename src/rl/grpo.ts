@@ -22,7 +22,7 @@
 import { type ArithmeticProblem, type RewardWeights, checkAnswer, encodePrompt, ruleReward } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import { mul, scale, stopGradient, sub, variable } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr } from "../dsl/expr.js";
 import { type GrpoAggregation, type GrpoScale, aggregateTokens, grpoAdvantages, grpoLoss } from "../losses/grpo.js";
 import type { GptConfig } from "../nn/gpt.js";

@@ -4,7 +4,7 @@
  * old policy's and the frozen reference's log-probs, which carry no gradient).
  */
 import { variable } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { tokenLogProbs } from "../losses/crossEntropy.js";
 import { type Compiled, compile } from "../lower/compile.js";

@@ -25,7 +25,7 @@
 import { type ArithmeticProblem, type RewardWeights, checkAnswer, encodePrompt, ruleReward } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import { dot, mul, variable } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { gae, shiftMatrix } from "../losses/gae.js";
 import type { KlEstimator } from "../losses/kl.js";

@@ -22,7 +22,7 @@ import { encodePrompt } from "../data/arithmetic.js";
 import type { PreferencePair } from "../data/preferences.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import { add, div, dot, gather, mean, oneHot, scale, sub, sum, variable } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { edgeSize, maskedSum } from "../losses/masked.js";
 import { bradleyTerryLoss, rewardAccuracy } from "../losses/rewardModel.js";

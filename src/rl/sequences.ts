@@ -3,7 +3,7 @@
  * [BOS, prompt…, response…], next-token targets, and a mask that is 1 exactly where the
  * target is a response token (the tokens the policy chose).
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Rollout } from "../sample/generate.js";
 
 export interface PackedSequences {

@@ -19,7 +19,7 @@
 import { type ArithmeticProblem, checkAnswer, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import { add, dot, variable } from "../dsl/build.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { grad } from "../autodiff/transforms.js";
 import { trpoObjective } from "../losses/trpo.js";

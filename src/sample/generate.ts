@@ -4,7 +4,7 @@
  * harmless), then tokens are drawn one position at a time. Returns what RL rollouts need:
  * response tokens, their log-probabilities under the sampling policy, and masks.
  */
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { tf } from "../lower/backend.js";
 import { compile } from "../lower/compile.js";
 import { type GptConfig, gptConstants, gptData, gptForward, gptParams, ropeTables } from "../nn/gpt.js";

@@ -13,7 +13,7 @@
  */
 import * as b from "../dsl/build.js";
 import { type Edge, sameEdgeSet } from "../dsl/edges.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { type Expr, childrenOf, intern, topologicalOrder } from "../dsl/expr.js";
 import { FreshNames, namesOf } from "./names.js";
 import { canonicalFreeNames } from "./naming.js";

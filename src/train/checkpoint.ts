@@ -20,10 +20,9 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { endianness } from "node:os";
-import { basename, dirname, join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 import { tf } from "../lower/backend.js";
 import { type GptConfig, gptParams } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";

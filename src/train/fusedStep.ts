@@ -7,7 +7,7 @@
  */
 import { grad } from "../autodiff/transforms.js";
 import { add, constant, minimum, mul, pow, scale, sqrt, square, sum, variable } from "../dsl/build.js";
-import { check } from "../dsl/errors.js";
+import { check } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { tf } from "../lower/backend.js";
 import { type Compiled, type TensorInputs, compile } from "../lower/compile.js";

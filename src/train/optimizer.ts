@@ -8,7 +8,7 @@
  * disposes the caller's inputs, except `opt.step`, which replaces (and disposes) the
  * parameter tensors it updates — the optimizer owns the parameters it trains.
  */
-import { RicciError, check } from "../dsl/errors.js";
+import { RicciError, check } from "../errors.js";
 import { tf } from "../lower/backend.js";
 import type { Params } from "../nn/params.js";
 

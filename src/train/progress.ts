@@ -10,8 +10,8 @@ export interface ProgressOptions {
   readonly total: number;
   /** Tokens processed per step, for tokens/s. */
   readonly tokensPerStep?: number;
-  /** Where to write; default process.stderr. */
-  readonly stream?: NodeJS.WriteStream;
+  /** Where to write; default process.stderr (any stream with `write`; a TTY gets one line rewritten in place). */
+  readonly stream?: { write(text: string): unknown; readonly isTTY?: boolean };
   /** Minimum seconds between lines when not a TTY. Default 10. */
   readonly everySeconds?: number;
 }

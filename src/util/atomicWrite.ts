@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { RicciError } from "../dsl/errors.js";
+import { RicciError } from "../errors.js";
 
 /**
  * Writes `content` to a fresh temp file beside `path`, fsyncs it and renames it over `path`:

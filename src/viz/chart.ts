@@ -3,7 +3,7 @@
  * vega's headless renderer (no canvas), and packed as the MIME bundle a Jupyter kernel displays.
  */
 import type { TopLevelSpec } from "vega-lite";
-import { RicciError, check } from "../dsl/errors.js";
+import { check } from "../errors.js";
 import { writeFileAtomic } from "../util/atomicWrite.js";
 
 /** Schema URL for the installed Vega-Lite major version (6). */
@@ -74,7 +74,7 @@ const MAX_POINTS_WITH_MARKERS = 30;
  * `lineChart({ title: "loss", data: log, x: "step", y: ["loss", "heldOutLoss"], logY: true })`.
  */
 export function lineChart(options: LineChartOptions): LineChartSpec {
-  const { title, data, x, color, logY = false, width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT } = options;
+  const { title, x, color, logY = false, width = DEFAULT_WIDTH, height = DEFAULT_HEIGHT } = options;
   const ys = typeof options.y === "string" ? [options.y] : [...options.y];
   check(ys.length > 0, () => `lineChart "${title}": y names no field`);
   for (const [name, size] of [["width", width], ["height", height]] as const) {

@@ -7,50 +7,7 @@
  * Input generators keep values away from kinks (relu, abs, min/max, clip, max along an edge)
  * so that central differences are valid there.
  */
-import {
-  type Expr,
-  type Variable,
-  abs,
-  add,
-  clip,
-  constant,
-  delta,
-  div,
-  dot,
-  einsum,
-  exp,
-  fn,
-  gather,
-  greater,
-  greaterEqual,
-  linear,
-  log,
-  logSoftmax,
-  logsumexp,
-  max,
-  maximum,
-  mean,
-  minimum,
-  mul,
-  neg,
-  oneHot,
-  pow,
-  relu,
-  rename,
-  scale,
-  sigmoid,
-  softmax,
-  softplus,
-  sqrt,
-  square,
-  stopGradient,
-  sub,
-  sum,
-  tanh,
-  transpose,
-  variable,
-  where,
-} from "../../src/index.js";
+import { type Expr, type Variable, abs, add, clip, constant, delta, div, dot, einsum, exp, fn, gather, greater, greaterEqual, linear, log, logSoftmax, logsumexp, max, maximum, mean, minimum, mul, neg, oneHot, pow, relu, rename, scale, sigmoid, softmax, softplus, sqrt, square, stopGradient, sub, sum, tanh, transpose, variable, where } from "../../src/index.js";
 import { seededValues } from "./oracle.js";
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
  * Inputs are passed to ONNX Runtime without copies where they already have the compute dtype.
  */
 import { formatEdges, volume } from "../../dsl/edges.js";
-import { RicciError } from "../../dsl/errors.js";
+import { RicciError } from "../../errors.js";
 import { type Expr, type Variable, topologicalOrder } from "../../dsl/expr.js";
 import { type InputValue, checkFinite, checkLength, checkTensorShape, flatten, isTensorLike } from "../../dsl/values.js";
 import type { Named } from "../layout.js";

@@ -3,7 +3,7 @@
  * given as constants (a trained model's weights, RoPE tables) are baked in; the remaining
  * variables become the model's inputs, token ids among them as int64.
  */
-import { RicciError } from "../../dsl/errors.js";
+import { RicciError } from "../../errors.js";
 import type { Expr } from "../../dsl/expr.js";
 import { type InputValue, flatten } from "../../dsl/values.js";
 import { checkVariables } from "../../dsl/variables.js";

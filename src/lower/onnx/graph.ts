@@ -4,7 +4,8 @@
  * into an ONNX model. Values are named strings.
  */
 import { type AttributeValue, type ModelSpec, type NodeSpec, type TensorSpec, type ValueSpec, encodeModel } from "./proto.js";
-import type { BinaryOp, TensorOps, UnaryOp } from "../ops.js";
+import type { BinaryOp, UnaryOp } from "../../dsl/pointwise.js";
+import type { TensorOps } from "../ops.js";
 
 export type FloatType = "float32" | "float64";
 

@@ -8,7 +8,7 @@
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { inspect } from "node:util";
-import { RicciError } from "../../dsl/errors.js";
+import { RicciError } from "../../errors.js";
 
 /** The parts of onnxruntime-common's Tensor ricci uses. */
 export interface OrtTensor {
