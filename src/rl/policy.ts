@@ -44,16 +44,12 @@ export function policyGraph(config: GptConfig, batch: number, seq: number = conf
   const targets = variable("targets", { batch, seq });
   const mask = variable("responseMask", { batch, seq });
   const constants = gptConstants(config, seq);
-  return {
-    config,
-    params,
-    parameters: Object.values(params),
-    logits,
-    logp: tokenLogProbs(logits, targets),
-    targets,
-    mask,
-    inputs: (b) => ({ ...constants, tokens: b.tokens, targets: b.targets, responseMask: b.responseMask }),
-  };
+  return policyOf(config, params, logits, targets, mask, (b: PackedSequences) => ({ ...constants, tokens: b.tokens, targets: b.targets, responseMask: b.responseMask }));
+}
+
+/** The record both layouts share: the policy's log-probs of `targets` under `logits`, and its data inputs. */
+function policyOf<B>(config: GptConfig, params: GptParams, logits: Expr, targets: Variable, mask: Variable, inputs: PolicyGraph<B>["inputs"]): PolicyGraph<B> {
+  return { config, params, parameters: Object.values(params), logits, logp: tokenLogProbs(logits, targets), targets, mask, inputs };
 }
 
 /**
@@ -80,15 +76,7 @@ export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequenc
     [data.prefixCos.name]: before.cos, [data.prefixSin.name]: before.sin, [data.cos.name]: after.cos, [data.sin.name]: after.sin,
     [data.placePrefix.name]: place(0, prefix), [data.placeOwn.name]: place(prefix, own),
   };
-  return {
-    config,
-    params,
-    parameters: Object.values(params),
-    logits,
-    logp: tokenLogProbs(logits, targets),
-    targets,
-    mask,
-    inputs: (b) => {
+  return policyOf(config, params, logits, targets, mask, (b: GroupedSequences) => {
       if (b.groups !== groups || b.samples !== samples || b.prefix !== prefix || b.own !== own) {
         throw new RicciError(`groupedPolicyGraph: a batch of ${b.groups}×${b.samples} (prefix ${b.prefix}, own ${b.own}) for a graph of ${groups}×${samples} (prefix ${prefix}, own ${own})`);
       }
@@ -97,8 +85,7 @@ export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequenc
         [data.prefixTokens.name]: b.prefixTokens, [data.tokens.name]: b.tokens, [data.prefixMask.name]: b.prefixMask, [data.mask.name]: b.mask,
         targets: b.targets, responseMask: b.responseMask,
       };
-    },
-  };
+  });
 }
 
 /** Per-token log-probs (laid out like `graph.logp`) of a batch under `params` (no gradient): a Float32Array. */
