@@ -362,7 +362,7 @@ describe("ppoLoss", () => {
     const values64: Inputs64 = { ...inputs(), refLogp: seededValues(6, 32, -3, -0.5) };
     const k3 = Array.from(values64.logp, (x, i) => Math.exp(values64.refLogp[i] - x) - (values64.refLogp[i] - x) - 1);
     const klByHand = k3.reduce((s, k, i) => s + m[i] * k, 0) / count;
-    const out = ppoLoss({ logp, oldLogp, advantages, mask, refLogp }, { klCoef: 0.05 });
+    const out = ppoLoss({ logp, oldLogp, advantages, mask, refLogp }, { klLossCoef: 0.05 });
     expectClose(scalarOf(out.kl, values64), klByHand);
     expectClose(scalarOf(out.loss, values64), policyByHand + 0.05 * klByHand);
     expectGradMatches(out.loss, values64, logp);

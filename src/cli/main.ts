@@ -7,6 +7,7 @@
 import { describeBackend, initBackend } from "../lower/backend.js";
 import { PIPELINE, pipeline } from "../pipeline/run.js";
 import { parseSize } from "../pipeline/sizes.js";
+import { RicciError } from "../errors.js";
 
 interface CliOptions {
   readonly size: "ci" | "full";
@@ -26,7 +27,7 @@ function parseArgs(argv: readonly string[]): { stage: string; flags: Record<stri
   const flags: Record<string, string> = {};
   for (let i = 0; i < rest.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(rest[i]);
-    if (m === null) throw new Error(`unexpected argument "${rest[i]}"`);
+    if (m === null) throw new RicciError(`unexpected argument "${rest[i]}"`);
     flags[m[1]] = m[2] ?? rest[++i] ?? "";
   }
   return { stage, flags };
@@ -43,9 +44,9 @@ async function main(): Promise<void> {
   const size = parseSize(flags.size);
   console.error(`ricci ${stage} --size ${size} on ${describeBackend()}`);
   const reward = flags.reward;
-  if (reward !== undefined && reward !== "rule" && reward !== "model") throw new Error(`--reward must be "rule" or "model", got "${reward}"`);
+  if (reward !== undefined && reward !== "rule" && reward !== "model") throw new RicciError(`--reward must be "rule" or "model", got "${reward}"`);
   const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
-  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new Error(`--jobs must be a positive integer, got "${flags.jobs}"`);
+  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new RicciError(`--jobs must be a positive integer, got "${flags.jobs}"`);
   const summary = await stages[stage]({
     size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }), ...(jobs === undefined ? {} : { jobs }),
   });

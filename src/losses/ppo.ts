@@ -31,7 +31,7 @@ export interface PpoInputs {
   /** Per-token entropy; or give `logits` to compute it. */
   readonly entropy?: Expr;
   readonly logits?: Expr;
-  /** Reference log-probs, for an in-loss KL penalty (klCoef > 0). */
+  /** Reference log-probs, for an in-loss KL penalty (klLossCoef > 0). */
   readonly refLogp?: Expr;
 }
 
@@ -44,16 +44,19 @@ export interface PpoOptions {
   readonly vfCoef?: number;
   /** Weight of the entropy bonus; default 0. */
   readonly entCoef?: number;
-  /** Weight of an in-loss KL to the reference; default 0 (TRL puts the KL in the rewards: see klPenaltyRewards). */
-  readonly klCoef?: number;
-  /** Estimator of the in-loss KL; default "k3" (k1 has no useful gradient as a loss). */
-  readonly klEstimator?: KlEstimator;
+  /**
+   * Weight of an in-loss KL to the reference (verl's kl_loss_coef); default 0. Not `klCoef`,
+   * which is TRL's in-reward KL penalty (`klPenaltyRewards`, PPO's trainer option).
+   */
+  readonly klLossCoef?: number;
+  /** Estimator of the in-loss KL (verl's kl_loss_type); default "k3" (k1 has no useful gradient as a loss). */
+  readonly klLossEstimator?: KlEstimator;
   readonly vocab?: string;
 }
 
 /** The total and its parts, each a scalar expression. */
 export interface PpoLoss {
-  /** policyLoss + vfCoef·valueLoss − entCoef·entropy + klCoef·kl. */
+  /** policyLoss + vfCoef·valueLoss − entCoef·entropy + klLossCoef·kl. */
   readonly loss: Expr;
   readonly policyLoss: Expr;
   readonly valueLoss: Expr;
@@ -80,15 +83,15 @@ export function ppoLoss(inputs: PpoInputs, options: PpoOptions = {}): PpoLoss {
   const policyLoss = maskedMean(surrogate, mask);
   const valueLoss = ppoValueLoss(inputs, options.clipRangeValue ?? 0.2);
   const entropy = ppoEntropy(inputs, options.vocab ?? "vocab", options.entCoef ?? 0);
-  const klCoef = options.klCoef ?? 0;
+  const klLossCoef = options.klLossCoef ?? 0;
   let kl: Expr = constant(0);
-  if (inputs.refLogp !== undefined) kl = maskedMean(perTokenKl(logp, stopGradient(inputs.refLogp), options.klEstimator ?? "k3"), mask);
-  else if (klCoef !== 0) throw new RicciError("ppoLoss: klCoef is set but no refLogp was given");
+  if (inputs.refLogp !== undefined) kl = maskedMean(perTokenKl(logp, stopGradient(inputs.refLogp), options.klLossEstimator ?? "k3"), mask);
+  else if (klLossCoef !== 0) throw new RicciError("ppoLoss: klLossCoef is set but no refLogp was given");
   const loss = add(
     policyLoss,
     scale(valueLoss, options.vfCoef ?? 0.1),
     scale(entropy, -(options.entCoef ?? 0)),
-    scale(kl, klCoef),
+    scale(kl, klLossCoef),
   );
   return {
     loss,

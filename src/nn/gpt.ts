@@ -11,6 +11,7 @@ import {
   add, constant, delta, dot, gather, mean, mul, oneHot, ones, pow, rename, scale, sigmoid, softmax, sub, variable,
 } from "../dsl/build.js";
 import type { Expr, Variable } from "../dsl/expr.js";
+import { RicciError } from "../errors.js";
 
 export interface GptConfig {
   readonly vocab: number;
@@ -48,7 +49,7 @@ export const headDim = (c: GptConfig): number => c.dModel / c.heads;
 /** Parameter variables by name, e.g. `layer0.wq` with edges {d, head, pair, two}. */
 export function gptParams(c: GptConfig): GptParams {
   if (c.dModel % c.heads !== 0 || headDim(c) % 2 !== 0) {
-    throw new Error(`gpt: dModel ${c.dModel} must split into ${c.heads} heads of even size`);
+    throw new RicciError(`gpt: dModel ${c.dModel} must split into ${c.heads} heads of even size`);
   }
   const d = c.dModel;
   const hd = headDim(c);

@@ -39,11 +39,10 @@ export interface DpoSettings {
 const common = { beta: 0.1, variant: "sigmoid", labelSmoothing: 0, rpoAlpha: 1, heldOutPairs: 500 } as const;
 
 /**
- * DPO's settings per run size. rpoAlpha 1 (RPO; TRL's rpo_alpha, default off there): measured at
- * full size from the SFT checkpoint (43% held-out accuracy), plain DPO lowered greedy accuracy
- * (38.6% at lr 1e-4, KL 2.4; 41.8% at lr 3e-5) while raising the implicit-reward preference
- * accuracy, since both completions' likelihoods fall; with the chosen NLL term accuracy rose to
- * 50.6% at KL 0.2.
+ * DPO's settings per run size. rpoAlpha 1 (RPO; TRL's rpo_alpha, default off there): plain DPO
+ * lowers both completions' likelihoods, and with them greedy accuracy, while its preference
+ * accuracy rises; the chosen NLL term keeps the chosen likelihood up (README, "How the settings
+ * were chosen").
  */
 export const DPO_SETTINGS: Readonly<Record<RunSize, DpoSettings>> = {
   ci: { ...common, steps: 100, pairs: 16, lr: 1e-4, warmup: 10, evalEvery: 50 },

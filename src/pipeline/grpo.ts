@@ -12,6 +12,7 @@ import { warmupCosine } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
 import { checkpointPath, evalProblems, finishedSummary, resumeOrInit, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
+import { RicciError } from "../errors.js";
 
 export interface GrpoSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
@@ -43,12 +44,8 @@ const common = {
 } as const;
 
 // Full size runs 800 steps of 32 prompts × 8 drawn from 12,000 train-side problems (11,000 more
-// than SFT's), in its own process beside PPO (src/pipeline/run.ts). From the 69.6% SFT start:
-// 71.8% (step 100), 75.4% (200), 78.4% (400), 81.4% (500), 81.2% (800), KL 0.49, 2140 s.
-// With the earlier task (× included, SFT on 4000 problems) the same settings gave 49.6% →
-// 56.6%; the batch and lr were chosen there (2–3 jobs on 2 cores): 16 prompts × 8 at lr 5e-5
-// learned slower (53.8% after 400 steps), 64 × 8 at 1.5e-4 no faster (53.0% after 100), and a
-// constant lr of 1e-4 with 16 prompts slid down (45%), 2e-4 further (27%).
+// than SFT's), in its own process beside PPO (src/pipeline/run.ts). The batch and learning rate
+// were chosen by the runs in the README ("How the settings were chosen").
 /** GRPO's settings per run size. */
 export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
   ci: { ...common, steps: 40, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 4, evalEvery: 20 },
@@ -64,7 +61,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const settings = SIZES[options.size];
   const s: GrpoSettings = { ...GRPO_SETTINGS[options.size], ...overrides };
   if (s.steps % s.updatesPerRollout !== 0 || s.evalEvery % s.updatesPerRollout !== 0) {
-    throw new Error(`grpo: steps ${s.steps} and evalEvery ${s.evalEvery} must be multiples of updatesPerRollout ${s.updatesPerRollout} (resume happens at rollout boundaries)`);
+    throw new RicciError(`grpo: steps ${s.steps} and evalEvery ${s.evalEvery} must be multiples of updatesPerRollout ${s.updatesPerRollout} (resume happens at rollout boundaries)`);
   }
   const config = settings.model;
   const seed = options.seed ?? 0;

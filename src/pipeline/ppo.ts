@@ -1,11 +1,9 @@
 /**
  * PPO stage: RL from the SFT checkpoint with a value model and a reward (src/rl/ppo.ts). The
  * reward is the task's rule reward ("rule") by default; "model" uses the trained reward model of
- * runs/<size>/rm (`npm run ppo -- --reward model`). Measured at full size: the last-token scalar
- * reward model (78.6% pairwise) was exploited — its reward rose 0.64 → 1.01 while held-out
- * accuracy fell 43.0% → 23.8% (reward hacking); the likelihood-head reward model (90.4%) is not:
- * 43.0% → 45.0% in 60 iterations, KL 0.15 nats, like the rule reward's 45.6%. The rule reward
- * stays the default as the exact signal. `npm run ppo -- --size ci`
+ * runs/<size>/rm (`npm run ppo -- --reward model`); the rule reward stays the default as the
+ * exact signal (README, "How the settings were chosen": a scalar-head reward model was hacked).
+ * `npm run ppo -- --size ci`
  * writes runs/<size>/ppo/{checkpoint.ckpt (policy), value.ckpt (value model), metrics.jsonl,
  * summary.json}; a rerun resumes from the last checkpoint pair.
  *
@@ -28,6 +26,7 @@ import { adamW, warmupCosine } from "../train/optimizer.js";
 import { metricsWriter, progress } from "../train/progress.js";
 import { type RunSize, SIZES } from "./sizes.js";
 import { checkpointPath, evalProblems, finishedSummary, resumeOrInit, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
+import { RicciError } from "../errors.js";
 
 export interface PpoSettings {
   /** PPO iterations (rollout batches). */
@@ -60,13 +59,10 @@ export interface PpoSettings {
 
 // Sampling is cheap here and every update row costs a policy plus a value forward/backward, so
 // reusing a rollout is no cheaper than drawing a fresh one: rather than TRL's 4 epochs × small
-// minibatches (lr 3e-5: 43.0% → 43.2% in 40 iterations; lr 1e-4 drifted without gain, on an
-// earlier task), the settings spend the compute on more prompts — 256 per rollout, one pass in
-// 2 minibatches of 128 — at close to GRPO's lr, with a faster critic (its head starts at zero).
-// Full size runs 400 iterations on prompts from 12,000 train-side problems, in its own process
-// beside GRPO. From the 69.6% SFT start: 73.8% (50), 75.0% (100), 78.8% (200), 79.8% (300),
-// 79.8% (400), KL 0.46, 1863 s. The ci start samples a correct answer ~2% of the time, so its
-// rewards are almost all format credit: ci is a smoke test.
+// minibatches, the settings spend the compute on more prompts — 256 per rollout, one pass in 2
+// minibatches of 128 — at close to GRPO's lr, with a faster critic (its head starts at zero).
+// Full size runs 400 iterations on prompts from 12,000 train-side problems. The runs behind
+// these choices are in the README ("How the settings were chosen").
 const common = {
   minibatches: 2, epochs: 1, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
   gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3, trainProblems: 4000, minLrRatio: 0.1,
@@ -100,7 +96,7 @@ export async function loadRewardModel(rmPath: string, config: GptConfig, tokeniz
   const head = REWARD_HEADS.find((h) => configDifferences(rm.config, rewardModelConfig(config, h)).length === 0);
   if (head === undefined) {
     disposeParams(rm.params);
-    throw new Error(`ppo: reward model ${rmPath} has config ${JSON.stringify(rm.config)}, which is not a reward model of the policy ${JSON.stringify(config)}`);
+    throw new RicciError(`ppo: reward model ${rmPath} has config ${JSON.stringify(rm.config)}, which is not a reward model of the policy ${JSON.stringify(config)}`);
   }
   const rmConfig = rewardModelConfig(config, head);
   return (problems, _texts, responseIds) =>
@@ -119,7 +115,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   if (done !== null) return done;
   const rmPath = checkpointPath(stageDir(root, options.size, "rm"));
   const rewardKind = options.reward ?? "rule";
-  if (rewardKind === "model" && !existsSync(rmPath)) throw new Error(`ppo: --reward model needs the reward model at ${rmPath}; run the rm stage first (npm run rm -- --size ${options.size})`);
+  if (rewardKind === "model" && !existsSync(rmPath)) throw new RicciError(`ppo: --reward model needs the reward model at ${rmPath}; run the rm stage first (npm run rm -- --size ${options.size})`);
   const reward = rewardKind === "model" ? await loadRewardModel(rmPath, config) : ruleRewardFunction();
   const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;

@@ -12,6 +12,7 @@ import { createInterface } from "node:readline";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunSize } from "./sizes.js";
+import { RicciError } from "../errors.js";
 
 export interface StageProcessOptions {
   readonly size: RunSize;
@@ -39,11 +40,11 @@ export function runStageProcess(stage: string, options: StageProcessOptions): Pr
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`stage ${stage} exited with code ${code} (its log lines above start with [${stage}])`));
+      if (code !== 0) return reject(new RicciError(`stage ${stage} exited with code ${code} (its log lines above start with [${stage}])`));
       try {
         resolve(JSON.parse(stdout) as Record<string, unknown>);
       } catch {
-        reject(new Error(`stage ${stage} printed no JSON summary on stdout: ${stdout.slice(0, 200)}`));
+        reject(new RicciError(`stage ${stage} printed no JSON summary on stdout: ${stdout.slice(0, 200)}`));
       }
     });
   });
@@ -74,6 +75,6 @@ export async function runStageProcesses(stages: readonly string[], options: Stag
   };
   await Promise.all(Array.from({ length: lanes }, lane));
   const failures = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason instanceof Error ? r.reason.message : r.reason)] : []));
-  if (failures.length > 0) throw new Error(`${failures.length} of ${stages.length} stages failed:\n${failures.join("\n")}`);
+  if (failures.length > 0) throw new RicciError(`${failures.length} of ${stages.length} stages failed:\n${failures.join("\n")}`);
   return results.map((r) => (r as PromiseFulfilledResult<Record<string, unknown>>).value);
 }

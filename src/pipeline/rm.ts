@@ -44,11 +44,10 @@ export interface RmSettings {
 }
 
 // The score is the response's log-likelihood under a model initialised from SFT ("likelihood"):
-// it starts at the SFT model's own ranking of the pairs (94.6% of the full-size held-out pairs)
-// and Bradley–Terry plus the chosen-NLL term take it to 96.6% in 400 steps. The TRL-style
-// scalar head read at the EOS ("lastToken") must learn to check the sum in one position from a
-// random head; measured at full size (on the earlier task with ×) it plateaued at 72–79%
-// (400–800 steps, fixed or fresh pairs), where the likelihood head went 88.2% → 91.0%.
+// it starts at the SFT model's own ranking of the pairs, and Bradley–Terry plus the chosen-NLL
+// term sharpen it. The TRL-style scalar head read at the EOS ("lastToken") must learn to check
+// the sum in one position from a random head, and plateaued well below it (README, "How the
+// settings were chosen").
 // Centring is off: it would pull log-likelihoods toward 0, and the likelihood head's scores have
 // a fixed meaning already.
 const common = {

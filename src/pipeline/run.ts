@@ -16,6 +16,7 @@ import { rewardModel } from "./rm.js";
 import { sft } from "./sft.js";
 import { trpo } from "./trpo.js";
 import type { RunSize } from "./sizes.js";
+import { RicciError } from "../errors.js";
 
 type Stage = (options: { size: RunSize; root: string; seed: number }) => Promise<object>;
 
@@ -45,7 +46,7 @@ export async function pipeline(options: PipelineOptions): Promise<{ report: stri
   const root = options.root ?? "runs";
   const seed = options.seed ?? 0;
   const requested = options.jobs ?? availableParallelism();
-  if (!(Number.isInteger(requested) && requested >= 1)) throw new Error(`pipeline: jobs must be a positive integer, got ${requested}`);
+  if (!(Number.isInteger(requested) && requested >= 1)) throw new RicciError(`pipeline: jobs must be a positive integer, got ${requested}`);
   // More processes than RL stages would idle: the report and the log state the ones that run.
   const jobs = Math.min(requested, PARALLEL_STAGES.length);
   const started = performance.now();

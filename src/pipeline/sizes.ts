@@ -6,6 +6,7 @@ import type { ArithmeticPresetName } from "../data/arithmetic.js";
 import type { CorpusSize } from "../data/corpus.js";
 import { charTokenizer } from "../data/tokenizer.js";
 import type { GptConfig } from "../nn/gpt.js";
+import { RicciError } from "../errors.js";
 
 export type RunSize = "ci" | "full";
 
@@ -26,8 +27,8 @@ export interface SizeSettings {
   /**
    * Labelled train-side problems SFT learns from (the first n). The RL stages draw their prompts
    * from many more: a verifier needs no labels, which is what RL from rewards has over SFT.
-   * Full size: 1000. On 4000 the full model reaches 88.0% and leaves RL little to add; on 500
-   * it is still on its plateau after 1200 steps (12.6%).
+   * Full size: 1000 — on 4000 SFT leaves RL little to add, on 500 it is still on its plateau
+   * (README, "How the settings were chosen").
    */
   readonly sftProblems: number;
   /** Held-out problems scored by greedy generation. */
@@ -51,9 +52,8 @@ export const SIZES: Readonly<Record<RunSize, SizeSettings>> = {
     corpus: "full",
     task: "default",
     pretrain: { steps: 1000, batch: 32, lr: 2e-3, warmup: 50, evalEvery: 100 },
-    // On 1000 problems: 2.2% held-out at step 200, 15.2% (400), 35.2% (600), 46.2% (800), 60.0%
-    // (1000), 64.2% (1200), 65.4% (1400), 69.6% (1600). Stopping in the steep phase makes the
-    // start sensitive to float-level differences upstream; 1600 steps reach the flattening.
+    // 1600 steps reach the flattening of held-out accuracy; stopping in the steep phase would make
+    // the RL start more sensitive to float-level differences upstream.
     sft: { steps: 1600, batch: 32, lr: 1e-3, warmup: 40, evalEvery: 200 },
     sftProblems: 1000,
     evalProblems: 500,
@@ -62,6 +62,6 @@ export const SIZES: Readonly<Record<RunSize, SizeSettings>> = {
 
 export function parseSize(value: string | undefined): RunSize {
   const v = value ?? process.env.RICCI_SIZE ?? "full";
-  if (v !== "ci" && v !== "full") throw new Error(`--size must be "ci" or "full", got "${v}"`);
+  if (v !== "ci" && v !== "full") throw new RicciError(`--size must be "ci" or "full", got "${v}"`);
   return v;
 }

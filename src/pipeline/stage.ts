@@ -11,6 +11,7 @@ import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, 
 import { readMetrics } from "../train/progress.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
+import { RicciError } from "../errors.js";
 
 /** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
 export interface StageOptions {
@@ -50,7 +51,7 @@ export function epochBatch<T>(items: readonly T[], size: number, index: number, 
 
 /** The epoch that batch `index` of `epochBatch(items, size, index, seed)` belongs to. */
 export function epochOf(items: number, size: number, index: number): number {
-  if (size > items) throw new Error(`epochBatch: batch of ${size} from only ${items} items`);
+  if (size > items) throw new RicciError(`epochBatch: batch of ${size} from only ${items} items`);
   return Math.floor(index / Math.floor(items / size));
 }
 

@@ -36,17 +36,9 @@ export interface TrpoSettings {
 
 const common = { cgIterations: 10, damping: 0.1, backtrackSteps: 10, evalProblems: null, trainProblems: 4000 } as const;
 
-// Measured at full size from the 43.0% SFT start (500 held-out problems): δ = 0.01 with 64 rows
-// per step (Schulman's δ) took every step inside the trust region, yet held-out accuracy fell to
-// 28.6% in 10 steps — each step fits the noise of 64 samples; δ = 0.002 still fell to 37%. With
-// 256 rows per step, Fisher products on every 4th (a quarter of the cost) and δ = 0.001,
-// accuracy held (42.2% at step 10, 42.8% at step 20) with every step's KL ≤ δ; δ = 0.003
-// drifted (40.4% at 20). From the 49.6% start, δ = 0.002 on prompts from 13,000 problems for
-// 30 steps kept every step's KL ≤ δ (max 0.00197) but the rollout reward stayed flat (means of
-// steps 1–10, 11–20, 21–30: 0.678, 0.648, 0.655; held-out 49.6% → 50.8%, 401 s): a step small
-// enough to be safe on 256 samples moves the policy less than the reward's sampling noise.
-// From the 69.6% start (task without ×, SFT on 1000 problems): max step KL 0.00089, held-out
-// 70.0%, but the rollout reward fell (means of steps 1–10 and 11–20: 0.928, 0.827).
+// Full size: 256 rows per step, Fisher products on every 4th (a quarter of the cost) and a small
+// trust region, δ = 0.001: with Schulman's δ = 0.01 on 64 rows every step stayed inside the
+// region yet fitted the noise of its samples (README, "How the settings were chosen").
 // The ci size keeps δ = 0.01 on its small batches.
 /** TRPO's settings per run size. */
 export const TRPO_SETTINGS: Readonly<Record<RunSize, TrpoSettings>> = {
