@@ -22,6 +22,7 @@ import { policyGraph, scoreLogprobs } from "../src/rl/policy.js";
 import { packSequences, packedLength } from "../src/rl/sequences.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
 import { trainLoop } from "../src/train/loop.js";
+import { gradientTrainer } from "../src/train/trainer.js";
 import { adamW } from "../src/train/optimizer.js";
 import { relativeError } from "./helpers/oracle.js";
 
@@ -175,7 +176,9 @@ async function toyRun(steps: number, seed: number): Promise<Record<string, numbe
   const params = initGpt(tiny, 11);
   const reference = initGpt(tiny, 11);
   const trainer = grpoTrainer(tiny, params, reference, easy, { promptsPerStep: 4, groupSize: 8, maxNewTokens: 4, beta: 0.01, reward: digitReward, seed });
-  const result = await trainLoop({ label: "grpo-toy", steps, config: tiny, params, optimizer: adamW(params, { lr: 3e-2, weightDecay: 0 }), microstep: trainer.microstep });
+  const result = await trainLoop({
+    label: "grpo-toy", steps, trainer: gradientTrainer({ config: tiny, params, optimizer: adamW(params, { lr: 3e-2, weightDecay: 0 }), microstep: trainer.microstep }),
+  });
   return result.history;
 }
 

@@ -4,7 +4,11 @@ import { initBackend, tf } from "../src/index.js";
 import { copyParams, initGpt, type Params } from "../src/nn/params.js";
 import { lmObjective } from "../src/pipeline/lm.js";
 import { trainLoop } from "../src/train/loop.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fusedAdamW } from "../src/train/fusedStep.js";
+import { fusedTrainer, gradientTrainer } from "../src/train/trainer.js";
 import { adamW } from "../src/train/optimizer.js";
 import { makeRng } from "../src/util/random.js";
 
@@ -31,8 +35,11 @@ describe("trainLoop", () => {
     const lmHalf = lmObjective(config, 2);
     const a = initGpt(config, 3);
     const b = copyParams(a);
-    await trainLoop({ label: "full", steps: 2, config, params: a, optimizer: adamW(a, { lr: 1e-2 }), clipNorm: 0, microstep: () => lmFull.objective.run(a, lmFull.inputs(full)) });
-    await trainLoop({ label: "accumulated", steps: 2, config, params: b, optimizer: adamW(b, { lr: 1e-2 }), clipNorm: 0, accumulate: 2, microstep: (_s, micro) => lmHalf.objective.run(b, lmHalf.inputs(half(micro))) });
+    await trainLoop({ label: "full", steps: 2, trainer: gradientTrainer({ config, params: a, optimizer: adamW(a, { lr: 1e-2 }), clipNorm: 0, microstep: () => lmFull.objective.run(a, lmFull.inputs(full)) }) });
+    await trainLoop({
+      label: "accumulated", steps: 2,
+      trainer: gradientTrainer({ config, params: b, optimizer: adamW(b, { lr: 1e-2 }), clipNorm: 0, accumulate: 2, microstep: (_s, micro) => lmHalf.objective.run(b, lmHalf.inputs(half(micro))) }),
+    });
     expect(maxDiff(a, b)).toBeLessThan(1e-5);
     expect(maxDiff(a, initGpt(config, 3))).toBeGreaterThan(1e-3); // the parameters did move
   });
@@ -41,7 +48,9 @@ describe("trainLoop", () => {
     const lm = lmObjective(config, 4);
     const run = async () => {
       const p = initGpt(config, 5);
-      const { history } = await trainLoop({ label: "t", steps: 3, config, params: p, optimizer: adamW(p, { lr: 1e-2 }), clipNorm: 0.01, microstep: (step) => lm.objective.run(p, lm.inputs(randomBatch(4, step))) });
+      const { history } = await trainLoop({
+        label: "t", steps: 3, trainer: gradientTrainer({ config, params: p, optimizer: adamW(p, { lr: 1e-2 }), clipNorm: 0.01, microstep: (step) => lm.objective.run(p, lm.inputs(randomBatch(4, step))) }),
+      });
       return history;
     };
     const first = await run();
@@ -50,18 +59,25 @@ describe("trainLoop", () => {
     for (const r of first) expect(r.gradNorm).toBeGreaterThan(0.01);
   });
 
-  it("a fused step (one compiled call) logs and updates as microstep + clip + adamW do, and resumes from their state", async () => {
+  it("a fused step (one compiled call) logs and updates as microstep + clip + adamW do, and a rerun resumes from its checkpoint", async () => {
     const lm = lmObjective(config, 4);
     const a = initGpt(config, 9);
-    const b = copyParams(a);
     const separate = adamW(a, { lr: 1e-2 });
-    const one = await trainLoop({ label: "separate", steps: 3, config, params: a, optimizer: separate, clipNorm: 0.05, microstep: (step) => lm.objective.run(a, lm.inputs(randomBatch(4, step))) });
-    const fused = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 1e-2, clipNorm: 0.05 });
-    const two = await trainLoop({ label: "fused", steps: 2, config, params: b, optimizer: fused, batch: (step) => lm.inputs(randomBatch(4, step)) });
-    // Resume the third step in a fresh fused optimizer from the state a checkpoint would hold.
-    const resumed = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 1e-2, clipNorm: 0.05 });
-    resumed.loadState(fused.state());
-    const three = await trainLoop({ label: "fused", steps: 3, config, params: b, optimizer: resumed, batch: (step) => lm.inputs(randomBatch(4, step)) });
+    const one = await trainLoop({
+      label: "separate", steps: 3, trainer: gradientTrainer({ config, params: a, optimizer: separate, clipNorm: 0.05, microstep: (step) => lm.objective.run(a, lm.inputs(randomBatch(4, step))) }),
+    });
+    const outDir = mkdtempSync(join(tmpdir(), "ricci-loop-"));
+    const fusedRun = (steps: number) => {
+      const params = initGpt(config, 9);
+      const optimizer = fusedAdamW(lm.objective.loss, lm.parameters, { lr: 1e-2, clipNorm: 0.05 });
+      return { params, run: trainLoop({ label: "fused", steps, outDir, checkpointEvery: 1, trainer: fusedTrainer({ config, params, optimizer, batch: (step) => lm.inputs(randomBatch(4, step)) }) }) };
+    };
+    const two = await fusedRun(2).run;
+    // A fresh process would start from the same initial weights and a fresh optimizer: the loop restores both.
+    const rerun = fusedRun(3);
+    const three = await rerun.run;
+    const b = rerun.params;
+    expect([two.resumedFrom, three.resumedFrom]).toEqual([0, 2]);
     expect(maxDiff(a, b)).toBeLessThan(1e-5);
     const rows = [...two.history, ...three.history];
     expect(rows.map((r) => r.step)).toEqual([1, 2, 3]);
@@ -77,13 +93,16 @@ describe("trainLoop", () => {
     const p = initGpt(config, 7);
     const before = copyParams(p);
     const { history } = await trainLoop({
-      label: "nan", steps: 1, config, params: p, optimizer: adamW(p, { lr: 1e-2 }),
-      microstep: () => {
-        const r = lm.objective.run(p, lm.inputs(randomBatch(4, 1)));
-        const bad = tf.fill(r.grads.embed.shape, Number.NaN);
-        r.grads.embed.dispose();
-        return { ...r, grads: { ...r.grads, embed: bad } };
-      },
+      label: "nan", steps: 1,
+      trainer: gradientTrainer({
+        config, params: p, optimizer: adamW(p, { lr: 1e-2 }),
+        microstep: () => {
+          const r = lm.objective.run(p, lm.inputs(randomBatch(4, 1)));
+          const bad = tf.fill(r.grads.embed.shape, Number.NaN);
+          r.grads.embed.dispose();
+          return { ...r, grads: { ...r.grads, embed: bad } };
+        },
+      }),
     });
     expect(history[0].skipped).toBe(1);
     expect(maxDiff(p, before)).toBe(0);

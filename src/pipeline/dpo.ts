@@ -15,7 +15,9 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, evalProblems, finishedSummary, resumeOrInitFused, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary } from "./stage.js";
+import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary } from "./stage.js";
+import { fusedTrainer } from "../train/trainer.js";
+import { fusedOptimizer } from "../train/fusedStep.js";
 
 export interface DpoSettings {
   readonly steps: number;
@@ -82,9 +84,8 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
   const loss: DpoObjective = dpoObjective(config, s.pairs, { beta: s.beta, variant: s.variant, labelSmoothing: s.labelSmoothing, rpoAlpha: s.rpoAlpha });
-  const { params, optimizer } = await resumeOrInitFused(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, loss.objective, {
-    lr: schedule, weightDecay: 0,
-  });
+  const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const optimizer = fusedOptimizer(loss.objective, { lr: schedule, weightDecay: 0 });
   const { train, test } = preferenceDataset(settings.task, seed);
   const heldOutPairs = test.slice(0, s.heldOutPairs);
   const heldOutProblems = evalProblems(options.size).slice(0, s.evalProblems);
@@ -93,15 +94,15 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const result = await trainLoop({
     label: "dpo",
     steps: s.steps,
-    config,
-    params,
-    optimizer,
+    trainer: fusedTrainer({
+      config, params, optimizer,
+      batch: (step) => {
+        const batch = epochBatch(train, s.pairs, step - 1, subSeed(seed, "dpo/order"));
+        // The reference's log-probs are data: a forward pass under the frozen SFT weights.
+        return loss.inputs(packPreferencePairs(batch, config.context), pairLogProbs(config, reference, batch));
+      },
+    }),
     tokensPerStep: 2 * s.pairs * config.context,
-    batch: (step) => {
-      const batch = epochBatch(train, s.pairs, step - 1, subSeed(seed, "dpo/order"));
-      // The reference's log-probs are data: a forward pass under the frozen SFT weights.
-      return loss.inputs(packPreferencePairs(batch, config.context), pairLogProbs(config, reference, batch));
-    },
     evaluate: async () => {
       const score = await heldOutScore(config, params, reference, heldOutProblems, { seed: 1234 + seed });
       const prefs = preferenceReport(pairLogProbs(config, params, heldOutPairs), referenceHeldOut, s.beta);

@@ -5,14 +5,14 @@
  */
 import type { GrpoAggregation, GrpoScale } from "../losses/grpo.js";
 import { type GrpoTrainerOptions, grpoTrainer } from "../rl/grpo.js";
-import { heldOutScore } from "../rl/evaluate.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, trainLoop } from "../train/loop.js";
-import { warmupCosine } from "../train/optimizer.js";
+import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, resumeOrInit, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation } from "./stage.js";
 import { RicciError } from "../errors.js";
+import { gradientTrainer } from "../train/trainer.js";
 
 export interface GrpoSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
@@ -73,38 +73,28 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, minRatio: s.minLrRatio });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
-  const { params, optimizer } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
-    lr: schedule, weightDecay: 0,
-  });
+  const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const optimizer = adamW(params, { lr: schedule, weightDecay: 0 });
   const trainerOptions: GrpoTrainerOptions = {
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, updatesPerRollout: s.updatesPerRollout, beta: s.beta,
     epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, temperature: s.temperature, rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed,
   };
-  const trainer = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions);
+  const rollouts = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions);
   const heldOut = evalProblems(options.size);
   const started = performance.now();
-  let initial: Metrics | null = null;
   const result = await trainLoop({
     label: "grpo",
     steps: s.steps,
-    config,
-    params,
-    optimizer,
+    trainer: gradientTrainer({ config, params, optimizer, microstep: (step, micro) => rollouts.microstep(step, micro) }),
     tokensPerStep: s.promptsPerStep * s.groupSize * config.context,
-    microstep: (step, micro) => trainer.microstep(step, micro),
-    evaluate: async (step) => {
-      const score = await heldOutScore(config, params, reference, heldOut, { seed: heldOutSeed(seed) });
-      const metrics: Metrics = { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
-      if (step === 0) initial = metrics;
-      return metrics;
-    },
+    evaluate: rlEvaluation(config, params, reference, heldOut, seed),
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
     meta: { seed, size: options.size, task: settings.task, grpo: { ...s } },
   });
   const history = stageHistory(dir);
-  const start = initial ?? history.find((r) => r.step === 0) ?? {};
+  const start = history.find((r) => r.step === 0) ?? {};
   const trainRows = history.filter((r) => r.rewardMean !== undefined);
   const meanReward = (rows: Metrics[]): number => rows.reduce((sum, r) => sum + r.rewardMean, 0) / rows.length;
   const summary: GrpoSummary = {
@@ -123,6 +113,4 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   return summary;
 }
 
-/** The sampling seed of held-out KL estimates: fixed per run, so evaluations compare. */
-const heldOutSeed = (seed: number): number => 1234 + seed;
 

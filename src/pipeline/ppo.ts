@@ -11,22 +11,20 @@
  * updates), TRL's unit of logging.
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { type ArithmeticProblem, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import type { KlEstimator } from "../losses/kl.js";
 import type { GptConfig } from "../nn/gpt.js";
-import { type Params, disposeParams } from "../nn/params.js";
-import { heldOutScore } from "../rl/evaluate.js";
+import { disposeParams } from "../nn/params.js";
 import { REWARD_HEADS, rewardModelConfig, scoreResponses } from "../rl/rewardModel.js";
 import { type PpoTrainerOptions, type RewardFunction, initValueFromPolicy, ppoTrainer, ruleRewardFunction, valueConfigOf } from "../rl/ppo.js";
-import { configDifferences, loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
-import { type Metrics, writeCurves } from "../train/loop.js";
+import { configDifferences, loadCheckpoint } from "../train/checkpoint.js";
+import { trainLoop } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
-import { metricsWriter, progress } from "../train/progress.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, resumeOrInit, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation } from "./stage.js";
 import { RicciError } from "../errors.js";
+import { type Trainer } from "../train/trainer.js";
 
 export interface PpoSettings {
   /** PPO iterations (rollout batches). */
@@ -123,65 +121,35 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   const valueSchedule = warmupCosine({ peak: s.valueLr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   // No weight decay (TRL's default): decay would pull the weights toward 0, not toward the reference.
-  const { params: policy, optimizer, resumedFrom } = await resumeOrInit(dir, config, async () => (await loadCheckpoint(sftPath, { expectConfig: config })).params, {
-    lr: policySchedule, weightDecay: 0,
-  });
-  const valuePath = join(dir, "value.ckpt");
-  const valueConfig = valueConfigOf(config);
-  let value: Params;
-  const valueOptimizerState = { state: undefined as Awaited<ReturnType<typeof loadCheckpoint>>["optimizer"] };
-  if (resumedFrom !== null && existsSync(valuePath)) {
-    const ckpt = await loadCheckpoint(valuePath, { expectConfig: valueConfig });
-    if (ckpt.step !== resumedFrom) console.error(`ppo: value model checkpoint is at step ${ckpt.step}, the policy at ${resumedFrom}; continuing with the stored value model`);
-    value = ckpt.params;
-    valueOptimizerState.state = ckpt.optimizer;
-  } else {
-    if (resumedFrom !== null) console.error("ppo: no value.ckpt beside the policy checkpoint; the value model restarts from the SFT trunk");
-    value = initValueFromPolicy(config, reference);
-  }
+  const policy = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const optimizer = adamW(policy, { lr: policySchedule, weightDecay: 0 });
+  const value = initValueFromPolicy(config, reference);
   const valueOptimizer = adamW(value, { lr: valueSchedule, weightDecay: 0 });
-  if (valueOptimizerState.state !== undefined) valueOptimizer.loadState(valueOptimizerState.state);
-
   const trainerOptions: PpoTrainerOptions = {
     rolloutBatch: s.rolloutBatch, minibatches: s.minibatches, epochs: s.epochs, reward, klCoef: s.klCoef, klEstimator: s.klEstimator,
     temperature: s.temperature, entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
   };
   const problems = trainSideProblems(size.task, s.trainProblems);
-  const trainer = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
+  const iterations = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
+  // One step of the loop is one PPO iteration; the policy and its value model are checkpointed together.
+  const trainer: Trainer = {
+    models: { policy: { config, params: policy, optimizer }, value: { config: valueConfigOf(config), params: value, optimizer: valueOptimizer } },
+    step: async (step) => ({ lr: policySchedule(optimizer.stepCount + 1), ...(await iterations.iteration(step - 1)) }),
+  };
   const heldOut: ArithmeticProblem[] = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
-  const evaluate = async (): Promise<Metrics> => {
-    const score = await heldOutScore(config, policy, reference, heldOut, { seed: 1234 + seed });
-    return { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
-  };
-  const write = metricsWriter(join(dir, "metrics.jsonl"));
-  const meta = { seed, size: options.size, task: size.task, reward: rewardKind, ppo: { ...s } };
-  const checkpoint = async (step: number, lastEval: Metrics): Promise<void> => {
-    // The value model first: a crash between the two writes leaves a newer critic beside an
-    // older policy, which a resume accepts (with a warning) rather than a missing one.
-    await saveCheckpoint(valuePath, { config: valueConfig, params: value, optimizer: valueOptimizer.state(), step, meta });
-    await saveCheckpoint(checkpointPath(dir), { config, params: policy, optimizer: optimizer.state(), step, meta: { ...meta, label: "ppo", lastEval } });
-  };
   const started = performance.now();
-  const first = resumedFrom ?? 0;
-  let lastEval: Metrics = {};
-  if (first === 0) {
-    lastEval = await evaluate();
-    write({ step: 0, ...lastEval });
-  }
-  const bar = progress({ label: "ppo", total: s.steps, tokensPerStep: s.rolloutBatch * config.context * updatesPerStep });
-  for (let step = first + 1; step <= s.steps; step++) {
-    const record: Metrics = { step, lr: policySchedule(optimizer.stepCount + 1), ...(await trainer.iteration(step - 1)) };
-    if (step % s.evalEvery === 0 || step === s.steps) {
-      lastEval = await evaluate();
-      Object.assign(record, lastEval);
-    }
-    write(record);
-    bar.update(step, { reward: record.rewardMean, kl: record.kl, ...(lastEval.accuracy === undefined ? {} : { accuracy: lastEval.accuracy }) });
-    if (step % s.evalEvery === 0 || step === s.steps) await checkpoint(step, lastEval);
-  }
-  bar.done();
-  if (lastEval.accuracy === undefined) lastEval = await evaluate(); // resumed after the last step, before the summary
-  await writeCurves(dir, "ppo");
+  const { lastEval } = await trainLoop({
+    label: "ppo",
+    steps: s.steps,
+    trainer,
+    tokensPerStep: s.rolloutBatch * config.context * updatesPerStep,
+    show: ["rewardMean", "kl"],
+    evaluate: rlEvaluation(config, policy, reference, heldOut, seed),
+    evalEvery: s.evalEvery,
+    outDir: dir,
+    checkpointEvery: s.evalEvery,
+    meta: { seed, size: options.size, task: size.task, reward: rewardKind, ppo: { ...s } },
+  });
   const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};
   const summary: PpoSummary = {

@@ -10,7 +10,9 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { type LmBatch, lmObjective, meanLoss } from "./lm.js";
 import { SIZES } from "./sizes.js";
-import { finishedSummary, resumeOrInitFused, stageDir, type StageOptions, writeSummary } from "./stage.js";
+import { finishedSummary, stageDir, type StageOptions, writeSummary } from "./stage.js";
+import { fusedTrainer } from "../train/trainer.js";
+import { fusedOptimizer } from "../train/fusedStep.js";
 
 export interface PretrainSummary {
   readonly stage: "pretrain";
@@ -35,17 +37,18 @@ export async function pretrain(options: StageOptions): Promise<PretrainSummary> 
   const evalRng = makeRng(subSeed(seed, "pretrain/eval"));
   const evalBatches: LmBatch[] = Array.from({ length: 8 }, () => sampleWindows(heldOut, s.batch, config.context, evalRng));
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const { params, optimizer } = await resumeOrInitFused(dir, config, () => initGpt(config, subSeed(seed, "pretrain/init")), lm.objective, { lr: schedule });
+  const params = initGpt(config, subSeed(seed, "pretrain/init"));
+  const optimizer = fusedOptimizer(lm.objective, { lr: schedule });
   const started = performance.now();
   const initialHeldOutLoss = meanLoss(lm, params, evalBatches);
   const result = await trainLoop({
     label: "pretrain",
     steps: s.steps,
-    config,
-    params,
-    optimizer,
+    trainer: fusedTrainer({
+      config, params, optimizer,
+      batch: (step) => lm.inputs(sampleWindows(train, s.batch, config.context, makeRng(subSeed(seed, `pretrain/${step}/0`)))),
+    }),
     tokensPerStep: s.batch * config.context,
-    batch: (step) => lm.inputs(sampleWindows(train, s.batch, config.context, makeRng(subSeed(seed, `pretrain/${step}/0`)))),
     evaluate: () => ({ heldOutLoss: meanLoss(lm, params, evalBatches) }),
     evalEvery: s.evalEvery,
     outDir: dir,

@@ -15,7 +15,9 @@ import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, epochOf, finishedSummary, resumeOrInitFused, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, epochBatch, epochOf, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
+import { fusedTrainer } from "../train/trainer.js";
+import { fusedOptimizer } from "../train/fusedStep.js";
 
 export interface RmSettings {
   /** How the score is read off the trunk: a scalar head at the last token, or the response's log-likelihood. */
@@ -88,26 +90,24 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const heldOut = preferenceDataset(settings.task, seed).test.slice(0, s.heldOutPairs);
   const problems = trainSideProblems(settings.task, s.trainProblems);
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const fromSft = async () => {
-    const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
-    return rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
-  };
+  const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
+  const params = rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
   const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient, nllCoefficient: s.nllCoefficient });
-  const { params, optimizer } = await resumeOrInitFused(dir, config, fromSft, rm.objective, { lr: schedule });
+  const optimizer = fusedOptimizer(rm.objective, { lr: schedule });
   const started = performance.now();
   const result = await trainLoop({
     label: "rm",
     steps: s.steps,
-    config,
-    params,
-    optimizer,
+    trainer: fusedTrainer({
+      config, params, optimizer,
+      batch: (step) => {
+        const index = step - 1;
+        const rejectionSeed = s.freshRejections ? subSeed(seed, `rm/rejections/${epochOf(problems.length, s.pairs, index)}`) : seed;
+        const batch = preferencePairs(epochBatch(problems, s.pairs, index, subSeed(seed, "rm/order")), rejectionSeed);
+        return rm.graph.inputs(packPreferencePairs(batch, config.context));
+      },
+    }),
     tokensPerStep: 2 * s.pairs * config.context,
-    batch: (step) => {
-      const index = step - 1;
-      const rejectionSeed = s.freshRejections ? subSeed(seed, `rm/rejections/${epochOf(problems.length, s.pairs, index)}`) : seed;
-      const batch = preferencePairs(epochBatch(problems, s.pairs, index, subSeed(seed, "rm/order")), rejectionSeed);
-      return rm.graph.inputs(packPreferencePairs(batch, config.context));
-    },
     evaluate: () => {
       const report = pairwiseReport(config, params, heldOut, { margin: s.margin });
       return { pairwiseAccuracy: report.accuracy, heldOutLoss: report.loss, heldOutMargin: report.margin };

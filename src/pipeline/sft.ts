@@ -5,7 +5,6 @@
  */
 import { arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
 import { charTokenizer } from "../data/tokenizer.js";
-import type { Params } from "../nn/params.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
@@ -13,7 +12,9 @@ import { makeRng, subSeed } from "../util/random.js";
 import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, resumeOrInitFused, stageDir, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
+import { fusedTrainer } from "../train/trainer.js";
+import { fusedOptimizer } from "../train/fusedStep.js";
 
 export interface SftSummary {
   readonly stage: "sft";
@@ -42,18 +43,17 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
     packSft(test.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context),
   );
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const fromPretrain = async (): Promise<Params> => (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "pretrain")), { expectConfig: config })).params;
-  const { params, optimizer, resumedFrom } = await resumeOrInitFused(dir, config, fromPretrain, lm.objective, { lr: schedule });
+  const params = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "pretrain")), { expectConfig: config })).params;
+  const optimizer = fusedOptimizer(lm.objective, { lr: schedule });
   const started = performance.now();
-  const initial = resumedFrom === null ? await exactMatch(config, params, heldOut) : null;
   const result = await trainLoop({
     label: "sft",
     steps: s.steps,
-    config,
-    params,
-    optimizer,
+    trainer: fusedTrainer({
+      config, params, optimizer,
+      batch: (step) => lm.inputs(sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/0`)))),
+    }),
     tokensPerStep: s.batch * config.context,
-    batch: (step) => lm.inputs(sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/0`)))),
     evaluate: async () => {
       const report = await exactMatch(config, params, heldOut);
       return { accuracy: report.accuracy, wellFormed: report.wellFormed, heldOutLoss: meanLoss(lm, params, heldOutBatches) };
@@ -66,7 +66,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const summary: SftSummary = {
     stage: "sft",
     steps: s.steps,
-    initialAccuracy: initial?.accuracy ?? Number.NaN,
+    initialAccuracy: stepZero(dir, "accuracy"),
     accuracy: result.lastEval.accuracy,
     wellFormed: result.lastEval.wellFormed,
     heldOutLoss: result.lastEval.heldOutLoss,

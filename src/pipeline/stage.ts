@@ -1,12 +1,9 @@
 /** What every pipeline stage shares: its output folder, resuming from its checkpoint, and its summary. */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { GptConfig } from "../nn/gpt.js";
+import { heldOutScore } from "../rl/evaluate.js";
 import type { Params } from "../nn/params.js";
-import { type Checkpoint, loadCheckpoint } from "../train/checkpoint.js";
-import { type FusedStep, type FusedStepOptions, fusedAdamW } from "../train/fusedStep.js";
-import type { Objective } from "../train/objective.js";
-import { type AdamW, type AdamWOptions, adamW } from "../train/optimizer.js";
+import type { GptConfig } from "../nn/gpt.js";
 import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, arithmeticProblems } from "../data/arithmetic.js";
 import { readMetrics } from "../train/progress.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
@@ -58,44 +55,6 @@ export function epochOf(items: number, size: number, index: number): number {
 export const stageDir = (root: string, size: RunSize, stage: string): string => join(root, size, stage);
 export const checkpointPath = (dir: string): string => join(dir, "checkpoint.ckpt");
 
-/** A stage's starting point: its own checkpoint (resume) or `init()` with a fresh optimizer. */
-export async function resumeOrInit(
-  dir: string,
-  config: GptConfig,
-  init: () => Promise<Params> | Params,
-  optimizerOptions: AdamWOptions,
-): Promise<{ params: Params; optimizer: AdamW; resumedFrom: number | null }> {
-  mkdirSync(dir, { recursive: true });
-  const path = checkpointPath(dir);
-  if (existsSync(path)) {
-    const ckpt: Checkpoint = await loadCheckpoint(path, { expectConfig: config });
-    const optimizer = adamW(ckpt.params, optimizerOptions);
-    if (ckpt.optimizer !== undefined) optimizer.loadState(ckpt.optimizer);
-    return { params: ckpt.params, optimizer, resumedFrom: ckpt.step };
-  }
-  const params = await init();
-  return { params, optimizer: adamW(params, optimizerOptions), resumedFrom: null };
-}
-
-/**
- * `resumeOrInit` with the whole update fused into one compiled call: `fusedAdamW` on the
- * objective's loss (its metrics compiled alongside), starting from the checkpoint's optimizer
- * state when resuming. The path of the stages whose batches keep one shape.
- */
-export async function resumeOrInitFused(
-  dir: string,
-  config: GptConfig,
-  init: () => Promise<Params> | Params,
-  objective: Objective,
-  options: FusedStepOptions,
-): Promise<{ params: Params; optimizer: FusedStep; resumedFrom: number | null }> {
-  const { params, optimizer: separate, resumedFrom } = await resumeOrInit(dir, config, init, options);
-  const optimizer = fusedAdamW(objective.loss, objective.parameters, { ...options, metrics: { ...objective.metrics, ...options.metrics } });
-  optimizer.loadState(separate.state());
-  separate.dispose();
-  return { params, optimizer, resumedFrom };
-}
-
 /** Writes `summary.json` atomically. */
 export function writeSummary(dir: string, summary: Record<string, unknown>): void {
   const path = join(dir, "summary.json");
@@ -139,4 +98,16 @@ export interface RlStageSummary {
  */
 export function trainSideProblems(task: ArithmeticPresetName, count: number): ArithmeticProblem[] {
   return arithmeticProblems({ ...ARITHMETIC_PRESETS[task], trainSize: count }).train;
+}
+
+/**
+ * The held-out evaluation every RL stage logs: greedy exact-match accuracy and format on
+ * `problems`, and the KL of the policy from the SFT reference, sampled with a seed fixed per run
+ * so that evaluations compare. `evaluate: rlEvaluation(config, policy, reference, heldOut, seed)`.
+ */
+export function rlEvaluation(config: GptConfig, policy: Params, reference: Params, problems: readonly ArithmeticProblem[], seed: number): () => Promise<Record<string, number>> {
+  return async () => {
+    const score = await heldOutScore(config, policy, reference, problems, { seed: 1234 + seed });
+    return { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
+  };
 }

@@ -4,17 +4,14 @@
  * summary.json}; a rerun resumes. TRPO has no optimizer state: the checkpoint holds the policy
  * and the step. One step is one rollout and one trust-region step.
  */
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
 import type { GptConfig } from "../nn/gpt.js";
-import { type Params, disposeParams } from "../nn/params.js";
-import { heldOutScore } from "../rl/evaluate.js";
+import { disposeParams } from "../nn/params.js";
 import { trpoTrainer } from "../rl/trpo.js";
-import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
-import { type Metrics, writeCurves } from "../train/loop.js";
-import { metricsWriter, progress } from "../train/progress.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { trainLoop } from "../train/loop.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation } from "./stage.js";
+import { type Trainer } from "../train/trainer.js";
 
 export interface TrpoSettings {
   readonly steps: number;
@@ -70,54 +67,35 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
   const dir = stageDir(root, options.size, "trpo");
   const done = finishedSummary<TrpoSummary>(dir, s.steps);
   if (done !== null) return done;
-  mkdirSync(dir, { recursive: true });
   const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
-  const own = checkpointPath(dir);
-  let params: Params;
-  let first = 0;
-  if (existsSync(own)) {
-    const ckpt = await loadCheckpoint(own, { expectConfig: config });
-    params = ckpt.params;
-    first = ckpt.step;
-  } else {
-    params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
-  }
-  const trainer = trpoTrainer(config, params, trainSideProblems(size.task, s.trainProblems), {
+  const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const iterations = trpoTrainer(config, params, trainSideProblems(size.task, s.trainProblems), {
     promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping, fisherBatch: s.fisherBatch ?? undefined,
     backtrackSteps: s.backtrackSteps, seed,
   });
-  const heldOut = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
-  const evaluate = async (): Promise<Metrics> => {
-    const score = await heldOutScore(config, params, reference, heldOut, { seed: 1234 + seed });
-    return { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
+  // TRPO has no optimizer: a step is a natural-gradient step inside the trust region. "loss" is
+  // the negated surrogate gain, so the shared loss chart shows each step's progress.
+  const trainer: Trainer = {
+    models: { policy: { config, params } },
+    step: async (step) => {
+      const info = await iterations.iteration(step - 1);
+      return { loss: -info.surrogateImprovement, ...info };
+    },
   };
-  const write = metricsWriter(join(dir, "metrics.jsonl"));
-  const meta = { seed, size: options.size, task: size.task, trpo: { ...s } };
+  const heldOut = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
   const started = performance.now();
-  let lastEval: Metrics = {};
-  if (first === 0) {
-    lastEval = await evaluate();
-    write({ step: 0, ...lastEval });
-  }
-  const bar = progress({ label: "trpo", total: s.steps });
-  for (let step = first + 1; step <= s.steps; step++) {
-    const info = await trainer.iteration(step - 1);
-    // "loss" is the negated surrogate gain, so the shared loss chart shows the step's progress.
-    const record: Metrics = { step, loss: -info.surrogateImprovement, ...info };
-    if (step % s.evalEvery === 0 || step === s.steps) {
-      lastEval = await evaluate();
-      Object.assign(record, lastEval);
-    }
-    write(record);
-    bar.update(step, { reward: record.rewardMean, kl: record.kl, ...(lastEval.accuracy === undefined ? {} : { accuracy: lastEval.accuracy }) });
-    if (step % s.evalEvery === 0 || step === s.steps) {
-      await saveCheckpoint(own, { config, params, step, meta: { ...meta, label: "trpo", lastEval } });
-    }
-  }
-  bar.done();
-  if (lastEval.accuracy === undefined) lastEval = await evaluate();
-  await writeCurves(dir, "trpo");
+  const { lastEval } = await trainLoop({
+    label: "trpo",
+    steps: s.steps,
+    trainer,
+    show: ["rewardMean", "kl"],
+    evaluate: rlEvaluation(config, params, reference, heldOut, seed),
+    evalEvery: s.evalEvery,
+    outDir: dir,
+    checkpointEvery: s.evalEvery,
+    meta: { seed, size: options.size, task: size.task, trpo: { ...s } },
+  });
   const history = stageHistory(dir).filter((r) => r.step >= 1);
   const summary: TrpoSummary = {
     stage: "trpo",

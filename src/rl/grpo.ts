@@ -220,7 +220,7 @@ export interface GrpoTrainer {
 }
 
 /**
- * GRPO for `trainLoop`: `trainLoop({ ..., microstep: grpoTrainer(config, params, ref, train, opts).microstep })`.
+ * GRPO for the training loop: `trainLoop({ trainer: gradientTrainer({ config, params, optimizer, microstep: grpoTrainer(config, params, ref, train, opts).microstep }) })`.
  * `params` is the record the optimizer updates in place; `reference` stays frozen.
  * Rollout k serves steps kμ+1 … (k+1)μ and depends only on (seed, k) and the policy, so a run
  * that resumes at a rollout boundary (checkpoints every multiple of μ) repeats it exactly.

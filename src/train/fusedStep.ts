@@ -11,6 +11,7 @@ import { check } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { tf } from "../lower/backend.js";
 import { type Compiled, type TensorInputs, compile } from "../lower/compile.js";
+import type { Objective } from "./objective.js";
 import type { Params } from "../nn/params.js";
 import { type AdamWOptions, type AdamWState, checkAdamWState, decayMatrices, learningRateAt, momentArrays, momentTensors } from "./optimizer.js";
 
@@ -137,4 +138,9 @@ export function fusedAdamW(loss: Expr, parameters: readonly Variable[], options:
       for (const x of [...m.values(), ...v.values()]) x.dispose();
     },
   };
+}
+
+/** `fusedAdamW` on an objective's loss and parameters, its diagnostics compiled alongside: `fusedOptimizer(lm.objective, { lr })`. */
+export function fusedOptimizer(objective: Objective, options: FusedStepOptions): FusedStep {
+  return fusedAdamW(objective.loss, objective.parameters, { ...options, metrics: { ...objective.metrics, ...options.metrics } });
 }
