@@ -6,8 +6,7 @@
  * runs/ci/dpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
  */
 import { preferenceDataset } from "../data/preferences.js";
-import type { DpoOptions } from "../losses/dpo.js";
-import { type DpoObjective, type PairLogProbs, dpoObjective, pairLogProbs, preferenceReport } from "../rl/dpo.js";
+import { type DpoObjective, type PairLogProbs, dpoObjective, pairLogProbs, preferenceReport, type DpoObjectiveOptions } from "../rl/dpo.js";
 import { heldOutScore } from "../rl/evaluate.js";
 import { packPreferencePairs } from "../rl/rewardModel.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
@@ -15,23 +14,21 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary } from "./stage.js";
+import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
-export interface DpoSettings {
+/** The objective's options a run size fixes (src/losses/dpo.ts and src/rl/dpo.ts document each). */
+const OBJECTIVE_SETTINGS = ["beta", "variant", "labelSmoothing", "rpoAlpha"] as const;
+
+/** DPO's settings for one run size: the objective's options, and the stage's own. */
+export interface DpoSettings extends Required<Pick<DpoObjectiveOptions, (typeof OBJECTIVE_SETTINGS)[number]>> {
   readonly steps: number;
   /** Preference pairs per step (2× as many sequences). */
   readonly pairs: number;
   readonly lr: number;
   readonly warmup: number;
   readonly evalEvery: number;
-  /** β of the implicit reward (TRL default 0.1). */
-  readonly beta: number;
-  readonly variant: NonNullable<DpoOptions["variant"]>;
-  readonly labelSmoothing: number;
-  /** TRL's rpo_alpha: weight of the chosen completions' NLL added to the loss (0: plain DPO). */
-  readonly rpoAlpha: number;
   /** Held-out test pairs scored (the first n of the test split). */
   readonly heldOutPairs: number;
   /** Held-out problems scored by greedy generation (default: the size's evalProblems). */
@@ -83,7 +80,7 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
-  const loss: DpoObjective = dpoObjective(config, s.pairs, { beta: s.beta, variant: s.variant, labelSmoothing: s.labelSmoothing, rpoAlpha: s.rpoAlpha });
+  const loss: DpoObjective = dpoObjective(config, s.pairs, pick(s, OBJECTIVE_SETTINGS));
   const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const optimizer = fusedOptimizer(loss.objective, { lr: schedule, weightDecay: 0 });
   const { train, test } = preferenceDataset(settings.task, seed);

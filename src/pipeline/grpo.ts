@@ -3,38 +3,33 @@
  * with the SFT weights as the frozen KL reference. `npm run grpo -- --size ci` writes
  * runs/ci/grpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
  */
-import type { GrpoAggregation, GrpoScale } from "../losses/grpo.js";
 import { type GrpoTrainerOptions, grpoTrainer } from "../rl/grpo.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
 
-export interface GrpoSettings {
+/** The trainer's options a run size fixes (src/rl/grpo.ts documents each). */
+const TRAINER_SETTINGS = [
+  "promptsPerStep", "groupSize", "updatesPerRollout", "beta", "epsilonLow", "epsilonHigh", "aggregation", "scale", "maskTruncated", "temperature",
+] as const;
+type GrpoTrainerSettings = Required<Pick<GrpoTrainerOptions, (typeof TRAINER_SETTINGS)[number]>>;
+
+/** GRPO's settings for one run size: the trainer's options, and the stage's own. */
+export interface GrpoSettings extends GrpoTrainerSettings {
   /** Optimizer updates (a multiple of updatesPerRollout). */
   readonly steps: number;
-  readonly promptsPerStep: number;
-  readonly groupSize: number;
-  readonly updatesPerRollout: number;
   /** Peak AdamW learning rate: linear warmup, then cosine down to minLrRatio·lr (1: constant). */
   readonly lr: number;
   readonly warmup: number;
   readonly minLrRatio: number;
-  readonly beta: number;
-  readonly epsilonLow: number;
-  readonly epsilonHigh: number;
-  readonly aggregation: GrpoAggregation;
-  readonly scale: GrpoScale;
-  readonly maskTruncated: boolean;
   readonly evalEvery: number;
   /** Train-side problems the prompts are drawn from (the first `sftProblems` are SFT's; see sizes.ts). */
   readonly trainProblems: number;
-  /** Rollout sampling temperature (the loss rescores at 1; see GrpoTrainerOptions.temperature). */
-  readonly temperature: number;
   /** Weight of the rule reward's per-digit partial credit (0: R1's correct + format only). */
   readonly digitCredit: number;
 }
@@ -75,10 +70,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
   const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const optimizer = adamW(params, { lr: schedule, weightDecay: 0 });
-  const trainerOptions: GrpoTrainerOptions = {
-    promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, updatesPerRollout: s.updatesPerRollout, beta: s.beta,
-    epsilonLow: s.epsilonLow, epsilonHigh: s.epsilonHigh, aggregation: s.aggregation, scale: s.scale, maskTruncated: s.maskTruncated, temperature: s.temperature, rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed,
-  };
+  const trainerOptions: GrpoTrainerOptions = { ...pick(s, TRAINER_SETTINGS), rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed };
   const rollouts = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions);
   const heldOut = evalProblems(options.size);
   const started = performance.now();

@@ -13,7 +13,6 @@
 import { existsSync } from "node:fs";
 import { type ArithmeticProblem, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
-import type { KlEstimator } from "../losses/kl.js";
 import type { GptConfig } from "../nn/gpt.js";
 import { disposeParams } from "../nn/params.js";
 import { REWARD_HEADS, rewardModelConfig, scoreResponses } from "../rl/rewardModel.js";
@@ -22,37 +21,31 @@ import { configDifferences, loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { type Trainer } from "../train/trainer.js";
 
-export interface PpoSettings {
+/** The trainer's options a run size fixes (src/rl/ppo.ts documents each). */
+const TRAINER_SETTINGS = [
+  "rolloutBatch", "minibatches", "epochs", "temperature", "klCoef", "klEstimator", "entCoef", "vfCoef", "clipRange", "clipRangeValue", "gamma", "lambda",
+] as const;
+type PpoTrainerSettings = Required<Pick<PpoTrainerOptions, (typeof TRAINER_SETTINGS)[number]>>;
+
+/** PPO's settings for one run size: the trainer's options, and the stage's own. */
+export interface PpoSettings extends PpoTrainerSettings {
   /** PPO iterations (rollout batches). */
   readonly steps: number;
-  readonly rolloutBatch: number;
-  readonly minibatches: number;
-  readonly epochs: number;
-  /** Peak AdamW learning rates of policy and value model (warmup then cosine to 10%), per update. */
+  /** Peak AdamW learning rates of policy and value model (warmup then cosine to minLrRatio), per update. */
   readonly lr: number;
   readonly valueLr: number;
   readonly warmup: number;
-  /** Rollout sampling temperature (1: TRL; below 1 focuses the updates near the greedy answer). */
-  readonly temperature: number;
-  readonly klCoef: number;
-  readonly klEstimator: KlEstimator;
-  readonly entCoef: number;
-  readonly vfCoef: number;
-  readonly clipRange: number;
-  readonly clipRangeValue: number;
-  readonly gamma: number;
-  readonly lambda: number;
+  /** The learning rates decay by cosine to this fraction of their peak (1: constant after warmup). */
+  readonly minLrRatio: number;
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
   readonly evalProblems: number | null;
   /** Train-side problems the prompts are drawn from (the first `sftProblems` are SFT's; see sizes.ts). */
   readonly trainProblems: number;
-  /** The learning rates decay by cosine to this fraction of their peak (1: constant after warmup). */
-  readonly minLrRatio: number;
 }
 
 // Sampling is cheap here and every update row costs a policy plus a value forward/backward, so
@@ -125,10 +118,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const optimizer = adamW(policy, { lr: policySchedule, weightDecay: 0 });
   const value = initValueFromPolicy(config, reference);
   const valueOptimizer = adamW(value, { lr: valueSchedule, weightDecay: 0 });
-  const trainerOptions: PpoTrainerOptions = {
-    rolloutBatch: s.rolloutBatch, minibatches: s.minibatches, epochs: s.epochs, reward, klCoef: s.klCoef, klEstimator: s.klEstimator,
-    temperature: s.temperature, entCoef: s.entCoef, vfCoef: s.vfCoef, clipRange: s.clipRange, clipRangeValue: s.clipRangeValue, gamma: s.gamma, lambda: s.lambda, seed,
-  };
+  const trainerOptions: PpoTrainerOptions = { ...pick(s, TRAINER_SETTINGS), reward, seed };
   const problems = trainSideProblems(size.task, s.trainProblems);
   const iterations = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
   // One step of the loop is one PPO iteration; the policy and its value model are checkpointed together.

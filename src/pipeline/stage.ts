@@ -111,3 +111,8 @@ export function rlEvaluation(config: GptConfig, policy: Params, reference: Param
     return { accuracy: score.accuracy, wellFormed: score.wellFormed, klFromReference: score.klFromReference };
   };
 }
+
+/** The fields `keys` of `o`: how a stage hands the trainer the part of its settings that are trainer options. */
+export function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+}

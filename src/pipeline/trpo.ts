@@ -6,24 +6,22 @@
  */
 import type { GptConfig } from "../nn/gpt.js";
 import { disposeParams } from "../nn/params.js";
-import { trpoTrainer } from "../rl/trpo.js";
+import { type TrpoTrainerOptions, trpoTrainer } from "../rl/trpo.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick } from "./stage.js";
 import { type Trainer } from "../train/trainer.js";
 
-export interface TrpoSettings {
+/** The trainer's options a run size fixes (src/rl/trpo.ts documents each). */
+const TRAINER_SETTINGS = ["promptsPerStep", "groupSize", "maxKl", "cgIterations", "damping", "backtrackSteps"] as const;
+type TrpoTrainerSettings = Required<Pick<TrpoTrainerOptions, (typeof TRAINER_SETTINGS)[number]>>;
+
+/** TRPO's settings for one run size: the trainer's options, and the stage's own. */
+export interface TrpoSettings extends TrpoTrainerSettings {
   readonly steps: number;
-  readonly promptsPerStep: number;
-  readonly groupSize: number;
-  /** Trust region δ (mean per-token KL). */
-  readonly maxKl: number;
-  readonly cgIterations: number;
-  readonly damping: number;
   /** Rows the Fisher-vector products average over (null: all of promptsPerStep × groupSize). */
   readonly fisherBatch: number | null;
-  readonly backtrackSteps: number;
   readonly evalEvery: number;
   /** Held-out problems to score (null: the size's default). */
   readonly evalProblems: number | null;
@@ -71,8 +69,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const iterations = trpoTrainer(config, params, trainSideProblems(size.task, s.trainProblems), {
-    promptsPerStep: s.promptsPerStep, groupSize: s.groupSize, maxKl: s.maxKl, cgIterations: s.cgIterations, damping: s.damping, fisherBatch: s.fisherBatch ?? undefined,
-    backtrackSteps: s.backtrackSteps, seed,
+    ...pick(s, TRAINER_SETTINGS), fisherBatch: s.fisherBatch ?? undefined, seed,
   });
   // TRPO has no optimizer: a step is a natural-gradient step inside the trust region. "loss" is
   // the negated surrogate gain, so the shared loss chart shows each step's progress.

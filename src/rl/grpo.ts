@@ -24,7 +24,7 @@ import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import { mul, scale, stopGradient, sub, variable } from "../dsl/build.js";
 import { RicciError } from "../errors.js";
 import type { Expr } from "../dsl/expr.js";
-import { type GrpoAggregation, type GrpoScale, aggregateTokens, grpoAdvantages, grpoLoss } from "../losses/grpo.js";
+import { type GrpoOptions, type GrpoScale, aggregateTokens, grpoAdvantages, grpoLoss } from "../losses/grpo.js";
 import type { GptConfig } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
 import { evaluate } from "../reference/evaluate.js";
@@ -34,7 +34,12 @@ import { makeRng, subSeed } from "../util/random.js";
 import { type PolicyGraph, groupedPolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
 import { type GroupedSequences, type PackedSequences, fromGrouped, groupSequences, packSequences, packedLength, responsesOf, toGrouped } from "./sequences.js";
 
-export interface GrpoTrainerOptions {
+/**
+ * GRPO's options (TRL's and the papers' names): the loss's own (`grpoLoss`: epsilonLow/High
+ * 0.2/0.2 — DAPO's clip-higher sets epsilonHigh 0.28 —, beta 0.04, aggregation "sequence",
+ * scale "group") and the trainer's, below.
+ */
+export interface GrpoTrainerOptions extends Pick<GrpoOptions, "epsilonLow" | "epsilonHigh" | "beta" | "aggregation" | "scale"> {
   /** Prompts per rollout (P). */
   readonly promptsPerStep: number;
   /** Completions per prompt (G). */
@@ -50,13 +55,6 @@ export interface GrpoTrainerOptions {
   readonly maxNewTokens?: number;
   /** Optimizer updates per rollout (μ; GRPO's "iterations"). Default 1. */
   readonly updatesPerRollout?: number;
-  /** Ratio clip [1 − ε_low, 1 + ε_high]: 0.2/0.2 (DAPO: ε_high 0.28). */
-  readonly epsilonLow?: number;
-  readonly epsilonHigh?: number;
-  /** k3 KL weight β; default 0.04 (DeepSeekMath). */
-  readonly beta?: number;
-  readonly aggregation?: GrpoAggregation;
-  readonly scale?: GrpoScale;
   /** Drop completions that hit maxNewTokens without EOS from the loss (DAPO's overlong masking). Default false. */
   readonly maskTruncated?: boolean;
   /** Rule-reward weights; default correct 1, format 0.1. */

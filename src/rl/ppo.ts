@@ -29,7 +29,7 @@ import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
 import { gae, shiftMatrix } from "../losses/gae.js";
 import type { KlEstimator } from "../losses/kl.js";
-import { klPenaltyRewards, ppoLoss, whiten } from "../losses/ppo.js";
+import { type PpoOptions, klPenaltyRewards, ppoLoss, whiten } from "../losses/ppo.js";
 import { tf } from "../lower/backend.js";
 import { type Compiled, compile } from "../lower/compile.js";
 import { type GptConfig, type GptParams, gptData, gptParams, gptTrunk } from "../nn/gpt.js";
@@ -58,7 +58,11 @@ export function ruleRewardFunction(weights?: RewardWeights): RewardFunction {
   return (problems, responses) => Float32Array.from(problems, (p, i) => ruleReward(p, responses[i], weights));
 }
 
-export interface PpoTrainerOptions {
+/**
+ * PPO's options (TRL's names): the loss's own (`ppoLoss`: clipRange 0.2, clipRangeValue 0.2,
+ * vfCoef 0.1, entCoef 0) and the trainer's, below.
+ */
+export interface PpoTrainerOptions extends Pick<PpoOptions, "clipRange" | "clipRangeValue" | "vfCoef" | "entCoef"> {
   /** Prompts (one response each) per rollout batch. */
   readonly rolloutBatch: number;
   /** Minibatches per epoch; rolloutBatch must divide evenly. Default 2. */
@@ -77,11 +81,6 @@ export interface PpoTrainerOptions {
   /** GAE discount γ (TRL 1) and λ (TRL 0.95). */
   readonly gamma?: number;
   readonly lambda?: number;
-  /** Ratio clip ε (0.2), value clip (0.2), value-loss weight (0.1), entropy bonus (0). */
-  readonly clipRange?: number;
-  readonly clipRangeValue?: number;
-  readonly vfCoef?: number;
-  readonly entCoef?: number;
   /** Per-token KL penalty folded into the rewards: coefficient 0.05 and estimator k1 (TRL). */
   readonly klCoef?: number;
   readonly klEstimator?: KlEstimator;
