@@ -4,6 +4,7 @@
  */
 import * as b from "../dsl/build.js";
 import { type Expr, type Variable, topologicalOrder } from "../dsl/expr.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { ruleOf } from "../dsl/functions.js";
 import { broadcastTo, dependents } from "./shared.js";
 
@@ -55,20 +56,7 @@ function pushforward(node: Expr, t: (x: Expr) => Expr | null, tangents: Readonly
         return da === null || partial === null ? null : b.mul(partial, da);
       }));
     }
-    case "edgeFunction": {
-      const x = node.arg;
-      const i = node.edge;
-      const dx = t(x)!;
-      switch (node.fn) {
-        case "logsumexp":
-          return b.sum(b.mul(b.softmax(x, i), dx), i);
-        case "softmax":
-          return b.mul(node, b.sub(dx, b.sum(b.mul(node, dx), i)));
-        case "logSoftmax":
-          return b.sub(dx, b.sum(b.mul(b.softmax(x, i), dx), i));
-        case "max":
-          return b.sum(b.mul(b.greaterEqual(x, node), dx), i);
-      }
-    }
+    case "edgeFunction":
+      return EDGE_FUNCTIONS[node.fn].jvp(node, t(node.arg)!, b);
   }
 }

@@ -5,6 +5,7 @@
 import * as b from "../dsl/build.js";
 import type { Edge } from "../dsl/edges.js";
 import { type Expr, type Variable, topologicalOrder } from "../dsl/expr.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { ruleOf } from "../dsl/functions.js";
 import { dependents, inOrderOf, inverseMapping, reduceTo } from "./shared.js";
 
@@ -60,20 +61,8 @@ function pullback(node: Expr, ct: Expr, send: (to: Expr, ct: Expr) => void): voi
         if (partial !== null) send(arg, reduceTo(b.mul(ct, partial), arg.edges));
       });
     }
-    case "edgeFunction": {
-      const x = node.arg;
-      const i = node.edge;
-      switch (node.fn) {
-        case "logsumexp":
-          return send(x, b.mul(ct, b.softmax(x, i)));
-        case "softmax":
-          return send(x, b.mul(node, b.sub(ct, b.sum(b.mul(ct, node), i))));
-        case "logSoftmax":
-          return send(x, b.sub(ct, b.mul(b.softmax(x, i), b.sum(ct, i))));
-        case "max":
-          return send(x, b.mul(ct, b.greaterEqual(x, node)));
-      }
-    }
+    case "edgeFunction":
+      return send(node.arg, EDGE_FUNCTIONS[node.fn].vjp(node, ct, b));
   }
 }
 

@@ -22,6 +22,7 @@ import {
   type Variable,
   intern,
 } from "./expr.js";
+import { EDGE_FUNCTIONS } from "./edgeFunctions.js";
 import { ruleOf } from "./functions.js";
 
 /** An expression or a plain number (a scalar constant). */
@@ -376,8 +377,7 @@ function edgeFunction(fn: EdgeFunctionName, e: Operand, edge: string): Expr {
   const x = lift(e);
   check(typeof edge === "string", () => `${fn}: name the edge to act along, e.g. ${fn}(logits, "vocab")`);
   check(hasEdge(x.edges, edge), () => `${fn}: edge "${edge}" is not an edge of ${formatEdges(x.edges)}`);
-  const keeps = fn === "softmax" || fn === "logSoftmax";
-  const edges = keeps ? x.edges : x.edges.filter((d) => d.name !== edge);
+  const edges = EDGE_FUNCTIONS[fn].keepsEdge ? x.edges : x.edges.filter((d) => d.name !== edge);
   return intern({ kind: "edgeFunction", fn, edge, arg: x, edges });
 }
 

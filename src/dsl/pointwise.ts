@@ -1,6 +1,6 @@
 /**
- * The pointwise operations every lowering target implements (src/lower/ops.ts extends this):
- * the vocabulary in which an elementwise primitive writes its kernel, once, for every target.
+ * The pointwise and along-an-axis operations every lowering target implements (src/lower/ops.ts
+ * extends both): the vocabulary in which a primitive writes its kernel, once, for every target.
  */
 
 /** Elementwise functions of one tensor. */
@@ -18,6 +18,15 @@ export interface PointwiseOps<T> {
   scalar(value: number): T;
   unary(op: UnaryOp, t: T): T;
   binary(op: BinaryOp, a: T, b: T): T;
+}
+
+/** The operations along one axis every target implements: the kernels of the edge functions. */
+export interface AxisOps<T> {
+  logSumExp(t: T, axis: number): T;
+  max(t: T, axis: number): T;
+  /** Softmax / log-softmax along the last axis. */
+  softmax(t: T): T;
+  logSoftmax(t: T): T;
 }
 
 /** x^p with the cheap forms for the common powers. */

@@ -4,9 +4,9 @@
  * runs it eagerly (`T` is a tf.Tensor), the ONNX emitter records it as graph nodes (`T` is a
  * value name).
  */
-import type { PointwiseOps } from "../dsl/pointwise.js";
+import type { AxisOps, PointwiseOps } from "../dsl/pointwise.js";
 
-export interface TensorOps<T> extends PointwiseOps<T> {
+export interface TensorOps<T> extends PointwiseOps<T>, AxisOps<T> {
   /** A constant tensor of the compute dtype, values row-major. */
   constant(values: Float32Array, shape: readonly number[]): T;
   reshape(t: T, shape: readonly number[]): T;
@@ -16,11 +16,6 @@ export interface TensorOps<T> extends PointwiseOps<T> {
   matMul(a: T, b: T): T;
   /** Sum over `axes` (dropped). */
   sum(t: T, axes: readonly number[]): T;
-  logSumExp(t: T, axis: number): T;
-  max(t: T, axis: number): T;
-  /** Softmax / log-softmax along the last axis. */
-  softmax(t: T): T;
-  logSoftmax(t: T): T;
   /** One-hot of integer-valued `index` (given in the compute dtype) along a new last axis of `depth`. */
   oneHot(index: T, depth: number): T;
   /** Marks `t` to outlive the current step (a cached layout); returns it. */

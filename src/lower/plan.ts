@@ -6,6 +6,7 @@
 import type { Edge } from "../dsl/edges.js";
 import type { Expr, Product, Sum } from "../dsl/expr.js";
 import { contractAll } from "./contract.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { ruleOf } from "../dsl/functions.js";
 import { type Named, alignTo, arrange, names } from "./layout.js";
 import type { TensorOps } from "./ops.js";
@@ -89,19 +90,11 @@ const rules: Rules = {
     const x = materialize(ops, get(node.arg), node.arg.edges);
     const axis = names(x.edges).indexOf(node.edge);
     const without = x.edges.filter((e) => e.name !== node.edge);
-    switch (node.fn) {
-      case "logsumexp":
-        return { tensor: ops.logSumExp(x.tensor, axis), edges: without };
-      case "max":
-        return { tensor: ops.max(x.tensor, axis), edges: without };
-      case "softmax":
-      case "logSoftmax": {
-        // Normalise along the last axis (tfjs's only choice): move the edge there.
-        const edges = [...without, x.edges[axis]];
-        const t = arrange(ops, x, names(edges));
-        return { tensor: node.fn === "softmax" ? ops.softmax(t) : ops.logSoftmax(t), edges };
-      }
-    }
+    const rule = EDGE_FUNCTIONS[node.fn];
+    if (!rule.keepsEdge) return { tensor: rule.kernel(ops, x.tensor, axis), edges: without };
+    // A function that keeps the edge normalises along the last axis (tfjs's only choice): move the edge there.
+    const edges = [...without, x.edges[axis]];
+    return { tensor: rule.kernel(ops, arrange(ops, x, names(edges)), edges.length - 1), edges };
   },
   rename: (_ops, node, get) => {
     const v = get(node.arg);

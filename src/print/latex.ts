@@ -4,6 +4,7 @@
  * the `latex` field of their rule in the function table, so user functions print too.
  */
 import type { Expr } from "../dsl/expr.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { ruleOf } from "../dsl/functions.js";
 import { contractedEdges, foldDag, formatNumber } from "./format.js";
 
@@ -105,13 +106,6 @@ function renameLatex(e: Extract<Expr, { kind: "rename" }>, child: (c: Expr) => P
   return atom(`\\left.${body}\\right|${subscript(e.mapping.map(([from, to]) => arrow(from, to)))}`);
 }
 
-const edgeFunctionNames = {
-  softmax: "\\operatorname{softmax}",
-  logSoftmax: "\\operatorname{logsoftmax}",
-  logsumexp: "\\operatorname{logsumexp}",
-  max: "\\max",
-} as const;
-
 function printNode(e: Expr, child: (c: Expr) => Printed): Printed {
   switch (e.kind) {
     case "variable":
@@ -133,7 +127,7 @@ function printNode(e: Expr, child: (c: Expr) => Printed): Printed {
     case "elementwise":
       return atom(ruleOf(e.fn).latex(e.args.map((a) => child(a).tex), e.param));
     case "edgeFunction":
-      return atom(`${edgeFunctionNames[e.fn]}_{${nameLatex(e.edge)}}${parens(child(e.arg).tex)}`);
+      return atom(`${EDGE_FUNCTIONS[e.fn].latex}_{${nameLatex(e.edge)}}${parens(child(e.arg).tex)}`);
     case "rename":
       return renameLatex(e, child);
     case "stopGradient":

@@ -7,6 +7,7 @@
  * wires pass through; sums are terms side by side with their signs and weights.
  */
 import type { Edge } from "../dsl/edges.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import type { Expr, Product, Sum } from "../dsl/expr.js";
 import { displayName } from "../dsl/userfn.js";
 import {
@@ -100,7 +101,7 @@ function block(e: Expr, wishes: Wishes, ctx: Context): Block {
     case "edgeFunction": {
       const title = `${e.fn}_${e.edge}`;
       if (isRealSum(e.arg)) return portBox(sumRow(e.arg, ctx), title, e.edges, wishes, STYLES.edgeFunction, "edgeFunction");
-      const removes = e.fn === "logsumexp" || e.fn === "max";
+      const removes = !EDGE_FUNCTIONS[e.fn].keepsEdge;
       const inner = block(e.arg, wishes, ctx);
       return passThroughFrame(inner, title, STYLES.edgeFunction, "edgeFunction", (n) => (removes && n === e.edge ? null : n), ctx.showSizes);
     }

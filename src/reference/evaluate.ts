@@ -5,6 +5,7 @@
 import { type Edge, findEdge, volume } from "../dsl/edges.js";
 import { RicciError } from "../errors.js";
 import { type Expr, type Variable, topologicalOrder } from "../dsl/expr.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { ruleOf } from "../dsl/functions.js";
 import { type InputValue, checkFinite, flatten } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";
@@ -92,7 +93,7 @@ function evaluateNode(e: Expr, values: ReadonlyMap<number, Tensor64>, inputs: In
       return zipWith(e.args.map(get), e.edges, (xs) => rule.value(xs[0], xs[1] ?? 0, param));
     }
     case "edgeFunction":
-      return alongEdge(get(e.arg), e.edge, e.fn === "softmax" || e.fn === "logSoftmax", edgeKernels[e.fn]);
+      return alongEdge(get(e.arg), e.edge, EDGE_FUNCTIONS[e.fn].keepsEdge, EDGE_FUNCTIONS[e.fn].value);
     case "rename": {
       const arg = get(e.arg);
       const map = new Map(e.mapping);
@@ -116,31 +117,4 @@ function product(factors: readonly Tensor64[], out: readonly Edge[]): Tensor64 {
   return reduceTo(acc, out);
 }
 
-const edgeKernels: Record<string, (row: Float64Array, result: Float64Array) => void> = {
-  max(row, result) {
-    result[0] = Math.max(...row);
-  },
-  logsumexp(row, result) {
-    const m = Math.max(...row);
-    let s = 0;
-    for (const x of row) s += Math.exp(x - m);
-    result[0] = m + Math.log(s);
-  },
-  softmax(row, result) {
-    const m = Math.max(...row);
-    let s = 0;
-    row.forEach((x, i) => {
-      result[i] = Math.exp(x - m);
-      s += result[i];
-    });
-    for (let i = 0; i < result.length; i++) result[i] /= s;
-  },
-  logSoftmax(row, result) {
-    const m = Math.max(...row);
-    let s = 0;
-    for (const x of row) s += Math.exp(x - m);
-    const lse = m + Math.log(s);
-    row.forEach((x, i) => (result[i] = x - lse));
-  },
-};
 

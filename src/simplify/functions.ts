@@ -4,6 +4,7 @@
  * `logSoftmax`).
  */
 import * as b from "../dsl/build.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { intern, type EdgeFunction, type Elementwise, type Expr } from "../dsl/expr.js";
 import { firstInnerName, inCanonicalOrder, namesOf, sortEdges } from "./names.js";
 import { edgeFunctionBuilders, peel, reducesEdge } from "./nodes.js";
@@ -67,16 +68,8 @@ export function foldEdgeFunctionOfConstant(g: EdgeFunction): Expr | null {
   if (x.kind !== "constant") return null;
   const n = x.edges.find((d) => d.name === g.edge)!.size;
   const rest = x.edges.filter((d) => d.name !== g.edge);
-  switch (g.fn) {
-    case "softmax":
-      return b.constant(1 / n, x.edges);
-    case "logSoftmax":
-      return b.constant(-Math.log(n), x.edges);
-    case "logsumexp":
-      return b.constant(x.value + Math.log(n), rest);
-    case "max":
-      return b.constant(x.value, rest);
-  }
+  const rule = EDGE_FUNCTIONS[g.fn];
+  return b.constant(rule.ofConstant(x.value, n), rule.keepsEdge ? x.edges : rest);
 }
 
 /**

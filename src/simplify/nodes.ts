@@ -1,6 +1,7 @@
 /** Small node helpers shared by the rewrite rules. */
 import * as b from "../dsl/build.js";
 import type { Edge } from "../dsl/edges.js";
+import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { type EdgeFunctionName, type Expr, type Kind, type Product, intern } from "../dsl/expr.js";
 import type { FreshNames } from "./names.js";
 
@@ -30,7 +31,7 @@ export const edgeFunctionBuilders: Readonly<Record<EdgeFunctionName, (x: Expr, e
 };
 
 /** Whether an edge function removes its edge (its name is then bound inside the node). */
-export const reducesEdge = (fn: EdgeFunctionName): boolean => fn === "logsumexp" || fn === "max";
+export const reducesEdge = (fn: EdgeFunctionName): boolean => !EDGE_FUNCTIONS[fn].keepsEdge;
 
 /** A weighted sum with explicit edges (which may exceed the union of the terms' edges). */
 export function makeSum(terms: readonly Expr[], weights: readonly number[], edges: readonly Edge[]): Expr {
