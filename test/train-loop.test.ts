@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fusedAdamW } from "../src/train/fusedStep.js";
 import { fusedTrainer, gradientTrainer } from "../src/train/trainer.js";
-import { adamW } from "../src/train/optimizer.js";
+import { adamW, clipByGlobalNorm } from "../src/train/optimizer.js";
 import { makeRng } from "../src/util/random.js";
 
 const config = { vocab: 12, context: 6, dModel: 16, heads: 2, layers: 1 };
@@ -42,6 +42,24 @@ describe("trainLoop", () => {
     });
     expect(maxDiff(a, b)).toBeLessThan(1e-5);
     expect(maxDiff(a, initGpt(config, 3))).toBeGreaterThan(1e-3); // the parameters did move
+  });
+
+  it("adds nothing to the numbers: the loop's steps equal a hand-written microstep → clip → AdamW loop bit for bit", async () => {
+    const lm = lmObjective(config, 4);
+    const byLoop = initGpt(config, 12);
+    await trainLoop({
+      label: "loop", steps: 3,
+      trainer: gradientTrainer({ config, params: byLoop, optimizer: adamW(byLoop, { lr: 1e-2 }), clipNorm: 0.05, microstep: (step) => lm.objective.run(byLoop, lm.inputs(randomBatch(4, step))) }),
+    });
+    const byHand = initGpt(config, 12);
+    const optimizer = adamW(byHand, { lr: 1e-2 });
+    for (let step = 1; step <= 3; step++) {
+      const { grads } = lm.objective.run(byHand, lm.inputs(randomBatch(4, step)));
+      const clipped = clipByGlobalNorm(grads, 0.05);
+      optimizer.step(clipped.grads);
+      [...Object.values(grads), ...Object.values(clipped.grads)].forEach((t) => t.dispose());
+    }
+    expect(maxDiff(byLoop, byHand)).toBe(0);
   });
 
   it("records the pre-clip gradient norm, clips to it, and is deterministic", async () => {
