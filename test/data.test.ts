@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   ARITHMETIC_PRESETS, BOS_ID, CHARACTERS, EOS_ID, PAD_ID, arithmeticProblems, charTokenizer, checkAnswer, digitCredit,
-  encodePrompt, formatExample, isTestProblem, makeProblem, numberWords, packSft, preferenceDataset, preferencePairs,
+  encodePrompt, formatExample, isHeldOut, makeProblem, problemSplit, numberWords, packSft, preferenceDataset, preferencePairs,
   pretrainCorpus, ruleReward, sampleWindows, sftBatch, stripSpecialMarkers,
   type ArithmeticProblem, type Operator,
 } from "../src/data/index.js";
@@ -10,7 +10,7 @@ import { makeRng } from "../src/util/random.js";
 const PRESETS = ["easy", "default", "hard"] as const;
 const problemSets = Object.fromEntries(PRESETS.map((p) => [p, arithmeticProblems(p)])) as Record<
   (typeof PRESETS)[number],
-  { train: ArithmeticProblem[]; test: ArithmeticProblem[] }
+  Record<"train" | "validation" | "test", ArithmeticProblem[]>
 >;
 const tripleKey = (p: { a: number; op: string; b: number }): string => `${p.a}${p.op}${p.b}`;
 
@@ -126,15 +126,15 @@ describe("pretraining corpus", () => {
     for (const d of full.trainDocuments.slice(0, 50)) expect(d).not.toMatch(/<|>/);
   });
 
-  it("states only true arithmetic facts, none from any test split", () => {
+  it("states only true arithmetic facts, none from any held-out (validation or test) split", () => {
     const text = full.train + full.heldOut;
-    const testTriples = new Set(PRESETS.flatMap((p) => problemSets[p].test.map(tripleKey)));
+    const testTriples = new Set(PRESETS.flatMap((p) => [...problemSets[p].validation, ...problemSets[p].test].map(tripleKey)));
     const digitFacts = [...text.matchAll(/(\d+)([+\-*])(\d+)=(-?\d+)\./g)];
     expect(digitFacts.length).toBeGreaterThan(1000);
     for (const [, a, op, b, c] of digitFacts) {
       expect(answerOfPrompt(`what is ${a}${op}${b}?`)).toBe(Number(c));
       expect(testTriples.has(`${a}${op}${b}`)).toBe(false);
-      expect(isTestProblem(Number(a), op as Operator, Number(b))).toBe(false);
+      expect(isHeldOut(Number(a), op as Operator, Number(b))).toBe(false);
     }
     const num = "((?:minus )?[a-z]+(?: [a-z]+)*?)";
     const wordFacts = [...text.matchAll(new RegExp(`(?:^|[.?] |\\n)${num} (plus|minus|times) ${num} is ${num}\\.`, "g"))];
@@ -143,7 +143,7 @@ describe("pretraining corpus", () => {
       const op = ({ plus: "+", minus: "-", times: "*" } as const)[opWord as "plus" | "minus" | "times"];
       const [x, y] = [wordsToNumber(a), wordsToNumber(b)];
       expect(answerOfPrompt(`what is ${x}${op}${y}?`)).toBe(wordsToNumber(c));
-      expect(isTestProblem(x, op, y)).toBe(false);
+      expect(isHeldOut(x, op, y)).toBe(false);
     }
   });
 
@@ -212,17 +212,42 @@ describe("arithmetic task", () => {
     }
   });
 
-  it("keeps train and test disjoint and every triple on a fixed side whatever the seed or size", () => {
+  it("keeps train, validation and test disjoint and closed under commutation for every preset", () => {
     for (const preset of PRESETS) {
-      const { train, test } = problemSets[preset];
-      const testKeys = new Set(test.map(tripleKey));
-      expect(train.filter((p) => testKeys.has(tripleKey(p)))).toEqual([]);
+      const sets = problemSets[preset];
+      expect(sets.validation.length).toBeGreaterThan(0);
+      for (const side of ["train", "validation", "test"] as const) {
+        // Every problem's commuted twin (a+b ↔ b+a, a*b ↔ b*a) is on the same side, whichever list it is in.
+        for (const p of sets[side]) {
+          expect(problemSplit(p.a, p.op, p.b)).toBe(side);
+          if (p.op !== "-") expect(problemSplit(p.b, p.op, p.a)).toBe(side);
+        }
+        for (const other of ["train", "validation", "test"] as const) {
+          if (other === side) continue;
+          const keys = new Set(sets[other].map(tripleKey));
+          const twins = new Set(sets[other].filter((p) => p.op !== "-").map((p) => `${p.b}${p.op}${p.a}`));
+          expect(sets[side].filter((p) => keys.has(tripleKey(p)) || twins.has(tripleKey(p)))).toEqual([]);
+        }
+      }
     }
-    const sides = new Map<string, "train" | "test">();
+    // Over the whole family: a twin pair never straddles two sides; subtraction has no twin.
+    let pairs = 0;
+    for (let a = 0; a < 100; a++) for (let b = a + 1; b < 100; b++) for (const op of ["+", "*"] as const) {
+      expect(problemSplit(a, op, b)).toBe(problemSplit(b, op, a));
+      pairs++;
+    }
+    expect(pairs).toBe(9900);
+    let straddling = 0;
+    for (let a = 0; a < 100; a++) for (let b = 0; b < a; b++) if (problemSplit(a, "-", b) !== problemSplit(b, "-", a)) straddling++;
+    expect(straddling).toBeGreaterThan(1000); // the hash does depend on order where the task does
+  });
+
+  it("keeps every problem on a fixed side whatever the seed or size", () => {
+    const sides = new Map<string, "train" | "validation" | "test">();
     for (const seed of [0, 1, 2]) {
       for (const [trainSize, testSize] of [[50, 10], [3000, 600]]) {
-        const { train, test } = arithmeticProblems({ seed, trainSize, testSize });
-        for (const [list, side] of [[train, "train"], [test, "test"]] as const) {
+        const { train, validation, test } = arithmeticProblems({ seed, trainSize, validationSize: testSize / 2, testSize });
+        for (const [list, side] of [[train, "train"], [validation, "validation"], [test, "test"]] as const) {
           expect(list.filter((p) => (sides.get(tripleKey(p)) ?? side) !== side)).toEqual([]);
           for (const p of list) sides.set(tripleKey(p), side);
         }
@@ -235,20 +260,22 @@ describe("arithmetic task", () => {
     expect(arithmeticProblems({ seed: 5, trainSize: 100, testSize: 20 }).train).not.toEqual(small.train);
   });
 
-  it("puts about a fifth of all triples on the test side", () => {
-    let onTest = 0;
-    for (let a = 0; a < 100; a++) for (let b = 0; b < 100; b++) if (isTestProblem(a, "+", b)) onTest++;
-    expect(onTest).toBeGreaterThan(1850);
-    expect(onTest).toBeLessThan(2150);
+  it("puts about a fifth of all problems on the test side and a tenth on validation", () => {
+    const count = { train: 0, validation: 0, test: 0 };
+    for (let a = 0; a < 100; a++) for (let b = 0; b < 100; b++) count[problemSplit(a, "-", b)]++;
+    expect(count.test).toBeGreaterThan(1850);
+    expect(count.test).toBeLessThan(2150);
+    expect(count.validation).toBeGreaterThan(850);
+    expect(count.validation).toBeLessThan(1150);
   });
 
   it("can exhaust a small family and refuses to over-ask", () => {
     const tiny = { operators: ["+"] as Operator[], digits: 1, allowNegative: false };
-    let onTest = 0;
-    for (let a = 0; a < 10; a++) for (let b = 0; b < 10; b++) if (isTestProblem(a, "+", b)) onTest++;
-    const all = arithmeticProblems({ ...tiny, trainSize: 100 - onTest, testSize: onTest });
-    expect(new Set([...all.train, ...all.test].map(tripleKey)).size).toBe(100);
-    expect(() => arithmeticProblems({ ...tiny, trainSize: 101 - onTest, testSize: 0 })).toThrow(/has only/);
+    const count = { train: 0, validation: 0, test: 0 };
+    for (let a = 0; a < 10; a++) for (let b = 0; b < 10; b++) count[problemSplit(a, "+", b)]++;
+    const all = arithmeticProblems({ ...tiny, trainSize: count.train, validationSize: count.validation, testSize: count.test });
+    expect(new Set([...all.train, ...all.validation, ...all.test].map(tripleKey)).size).toBe(100);
+    expect(() => arithmeticProblems({ ...tiny, trainSize: count.train + 1, validationSize: 0, testSize: 0 })).toThrow(/has only/);
     expect(() => arithmeticProblems({ digits: 4 })).toThrow(/digits must be 1, 2 or 3/);
     expect(() => arithmeticProblems({ operators: ["/" as Operator] })).toThrow(/unknown operator "\/"/);
   });

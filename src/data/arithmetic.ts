@@ -14,8 +14,11 @@
  * "=" answer; it is *correct* iff the first integer in it (lenient: "42", "= 42", "=42 ok"
  * count) equals the answer. Format and correctness earn separate credit (R1-style).
  *
- * Split: each (a, op, b) triple belongs to the train or test side by a fixed hash (20% test),
- * independent of the seed and of the sizes requested, so sides never overlap and never move.
+ * Split: each problem belongs to one of three sides by a fixed hash — train (70%), validation
+ * (10%: for choosing settings) and test (20%: for reporting only) — independent of the seed and
+ * of the sizes requested, so sides never overlap and never move. The hash reads the problem up
+ * to the task's symmetries: a+b and b+a (a*b and b*a) always share a side, so no held-out
+ * problem has its commuted twin among the training problems.
  */
 import { RicciError } from "../errors.js";
 import { makeRng, subSeed } from "../util/random.js";
@@ -45,6 +48,7 @@ export interface ArithmeticOptions {
   /** Whether a difference may be negative (otherwise subtraction has a ≥ b). */
   readonly allowNegative?: boolean;
   readonly trainSize?: number;
+  readonly validationSize?: number;
   readonly testSize?: number;
   /** Seeds which problems are drawn and their order, never the train/test assignment. */
   readonly seed?: number;
@@ -62,15 +66,19 @@ export type ArithmeticPresetName = "easy" | "default" | "hard";
  * - hard: 3-digit + and - with negative results, and 2-digit × 2-digit products.
  */
 export const ARITHMETIC_PRESETS: Readonly<Record<ArithmeticPresetName, Required<ArithmeticOptions>>> = {
-  easy: { operators: ["+"], digits: 2, mulDigits: [1, 1], allowNegative: false, trainSize: 4000, testSize: 500, seed: 0 },
-  default: { operators: ["+", "-"], digits: 2, mulDigits: [1, 2], allowNegative: false, trainSize: 4000, testSize: 500, seed: 0 },
+  easy: { operators: ["+"], digits: 2, mulDigits: [1, 1], allowNegative: false, trainSize: 4000, validationSize: 500, testSize: 500, seed: 0 },
+  default: { operators: ["+", "-"], digits: 2, mulDigits: [1, 2], allowNegative: false, trainSize: 4000, validationSize: 500, testSize: 500, seed: 0 },
   hard: {
-    operators: ["+", "-", "*"], digits: 3, mulDigits: [2, 2], allowNegative: true, trainSize: 4000, testSize: 500, seed: 0,
+    operators: ["+", "-", "*"], digits: 3, mulDigits: [2, 2], allowNegative: true, trainSize: 4000, validationSize: 500, testSize: 500, seed: 0,
   },
 };
 
-/** The fraction of all (a, op, b) triples on the test side. */
+/** The fractions of all problems on the test and validation sides (the rest is train). */
 export const TEST_FRACTION = 0.2;
+export const VALIDATION_FRACTION = 0.1;
+
+export type ProblemSplit = "train" | "validation" | "test";
+export const SPLITS: readonly ProblemSplit[] = ["train", "validation", "test"];
 
 /** The result of `a op b`: `applyOperator(7, "*", 6)` is 42. */
 export function applyOperator(a: number, op: Operator, b: number): number {
@@ -112,14 +120,24 @@ function tripleKey(a: number, op: Operator, b: number): number {
 // A fixed salt: the split is part of the task's definition, not of a run's seed.
 const SPLIT_SALT = 0x5eed5a17;
 
-/** Whether a triple is on the test side (fixed forever): `isTestProblem(17, "+", 25)`. */
-export function isTestProblem(a: number, op: Operator, b: number): boolean {
-  return mix32(tripleKey(a, op, b) ^ SPLIT_SALT) % 1000 < TEST_FRACTION * 1000;
+/** The task's symmetries: + and * commute, so a problem and its commuted twin are one class. */
+const COMMUTATIVE: ReadonlySet<Operator> = new Set(["+", "*"]);
+
+/** The key of a problem's class under the task's symmetries: `17+25` and `25+17` share one. */
+function classKey(a: number, op: Operator, b: number): number {
+  return COMMUTATIVE.has(op) && b < a ? tripleKey(b, op, a) : tripleKey(a, op, b);
 }
 
-/** "train" or "test", by `isTestProblem`. */
-export function problemSplit(a: number, op: Operator, b: number): "train" | "test" {
-  return isTestProblem(a, op, b) ? "test" : "train";
+/** The side a problem belongs to, fixed forever and shared by its commuted twin: `problemSplit(17, "+", 25)`. */
+export function problemSplit(a: number, op: Operator, b: number): ProblemSplit {
+  const bucket = mix32(classKey(a, op, b) ^ SPLIT_SALT) % 1000;
+  if (bucket < TEST_FRACTION * 1000) return "test";
+  return bucket < (TEST_FRACTION + VALIDATION_FRACTION) * 1000 ? "validation" : "train";
+}
+
+/** Whether a problem is held out from training (validation or test side). */
+export function isHeldOut(a: number, op: Operator, b: number): boolean {
+  return problemSplit(a, op, b) !== "train";
 }
 
 /** Options with defaults filled in and validated. */
@@ -137,6 +155,7 @@ function resolveOptions(options: ArithmeticOptions | ArithmeticPresetName): Requ
     mulDigits: options.mulDigits ?? d.mulDigits,
     allowNegative: options.allowNegative ?? d.allowNegative,
     trainSize: options.trainSize ?? d.trainSize,
+    validationSize: options.validationSize ?? d.validationSize,
     testSize: options.testSize ?? d.testSize,
     seed: options.seed ?? d.seed,
   };
@@ -151,7 +170,7 @@ function resolveOptions(options: ArithmeticOptions | ArithmeticPresetName): Requ
   for (const op of o.operators) {
     if (!OPERATORS.includes(op)) throw new RicciError(`arithmetic: unknown operator "${op}" (use +, -, *)`);
   }
-  for (const [name, n] of [["trainSize", o.trainSize], ["testSize", o.testSize]] as const) {
+  for (const [name, n] of [["trainSize", o.trainSize], ["validationSize", o.validationSize], ["testSize", o.testSize]] as const) {
     if (!Number.isInteger(n) || n < 0) throw new RicciError(`arithmetic: ${name} must be a non-negative integer, got ${n}`);
   }
   return o;
@@ -171,21 +190,20 @@ function operandBound(o: Required<ArithmeticOptions>, op: Operator): number {
   return op === "*" ? 10 ** Math.max(...o.mulDigits) : 10 ** o.digits;
 }
 
-const availableCache = new Map<string, { train: number; test: number }>();
+const availableCache = new Map<string, Record<ProblemSplit, number>>();
 
-/** How many distinct train and test triples the family has (enumerated once per family). */
-function available(o: Required<ArithmeticOptions>): { train: number; test: number } {
+/** How many distinct problems each side of the family has (enumerated once per family). */
+function available(o: Required<ArithmeticOptions>): Record<ProblemSplit, number> {
   const key = JSON.stringify([o.operators, o.digits, o.mulDigits, o.allowNegative]);
   const cached = availableCache.get(key);
   if (cached !== undefined) return cached;
-  const counts = { train: 0, test: 0 };
+  const counts = { train: 0, validation: 0, test: 0 };
   for (const op of o.operators) {
     const bound = operandBound(o, op);
     for (let a = 0; a < bound; a++) {
       for (let b = 0; b < bound; b++) {
         if (!inFamily(o, a, op, b)) continue;
-        if (isTestProblem(a, op, b)) counts.test++;
-        else counts.train++;
+        counts[problemSplit(a, op, b)]++;
       }
     }
   }
@@ -208,35 +226,32 @@ function drawTriple(o: Required<ArithmeticOptions>, rng: () => number): [number,
 /**
  * Distinct problems on each side of the fixed split: `arithmeticProblems("default").test`.
  * Draws a seeded stream of triples and files each new one on its side, so asking for more
- * problems (same seed) extends both lists without changing their beginnings.
+ * problems (same seed) extends every list without changing its beginning.
  */
-export function arithmeticProblems(options: ArithmeticOptions | ArithmeticPresetName = "default"): {
-  train: ArithmeticProblem[];
-  test: ArithmeticProblem[];
-} {
+export function arithmeticProblems(options: ArithmeticOptions | ArithmeticPresetName = "default"): Record<ProblemSplit, ArithmeticProblem[]> {
   const o = resolveOptions(options);
   const have = available(o);
-  if (o.trainSize > have.train || o.testSize > have.test) {
+  const wanted: Record<ProblemSplit, number> = { train: o.trainSize, validation: o.validationSize, test: o.testSize };
+  if (SPLITS.some((side) => wanted[side] > have[side])) {
     throw new RicciError(
-      `arithmetic: asked for ${o.trainSize} train and ${o.testSize} test problems, but this family ` +
+      `arithmetic: asked for ${wanted.train} train, ${wanted.validation} validation and ${wanted.test} test problems, but this family ` +
         `(operators ${o.operators.join(" ")}, digits ${o.digits}, mulDigits ${o.mulDigits.join("x")}, ` +
-        `allowNegative ${o.allowNegative}) has only ${have.train} and ${have.test}`,
+        `allowNegative ${o.allowNegative}) has only ${have.train}, ${have.validation} and ${have.test}`,
     );
   }
   const rng = makeRng(subSeed(o.seed, "arithmetic problems"));
   const seen = new Set<number>();
-  const train: ArithmeticProblem[] = [];
-  const test: ArithmeticProblem[] = [];
-  while (train.length < o.trainSize || test.length < o.testSize) {
+  const sides: Record<ProblemSplit, ArithmeticProblem[]> = { train: [], validation: [], test: [] };
+  while (SPLITS.some((side) => sides[side].length < wanted[side])) {
     const [a, op, b] = drawTriple(o, rng);
     if (!inFamily(o, a, op, b)) continue;
     const key = tripleKey(a, op, b);
     if (seen.has(key)) continue;
     seen.add(key);
-    const side = isTestProblem(a, op, b) ? test : train;
-    if (side.length < (side === test ? o.testSize : o.trainSize)) side.push(makeProblem(a, op, b));
+    const side = problemSplit(a, op, b);
+    if (sides[side].length < wanted[side]) sides[side].push(makeProblem(a, op, b));
   }
-  return { train, test };
+  return sides;
 }
 
 /** A prompt and the response the model should learn to produce. */

@@ -11,7 +11,7 @@
  */
 import { RicciError } from "../errors.js";
 import { makeRng, subSeed } from "../util/random.js";
-import { applyOperator, isTestProblem, type Operator } from "./arithmetic.js";
+import { applyOperator, isHeldOut, type Operator } from "./arithmetic.js";
 
 export interface Corpus {
   /** Training documents, each written `<bos>…<eos>`, concatenated. */
@@ -64,13 +64,13 @@ const pick = <T>(items: readonly T[], rng: Rng): T => items[Math.floor(rng() * i
 const between = (lo: number, hi: number, rng: Rng): number => lo + Math.floor(rng() * (hi - lo + 1));
 const noun = (object: readonly [string, string], n: number): string => (n === 1 ? object[0] : object[1]);
 
-/** Operands a, b in [lo, hi] for `op` whose triple is on the task's train side (differences ≥ 0 unless allowed). */
+/** Operands a, b in [lo, hi] for `op` whose problem is on the task's train side (differences ≥ 0 unless allowed). */
 function trainTriple(op: Operator, lo: number, hi: number, rng: Rng, allowNegative = false): [number, number] {
   for (;;) {
     const a = between(lo, hi, rng);
     const b = between(lo, hi, rng);
     if (op === "-" && a < b && !allowNegative) continue;
-    if (!isTestProblem(a, op, b)) return [a, b];
+    if (!isHeldOut(a, op, b)) return [a, b];
   }
 }
 

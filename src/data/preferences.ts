@@ -9,7 +9,7 @@ import { RicciError } from "../errors.js";
 import { makeRng, subSeed } from "../util/random.js";
 import {
   applyOperator, arithmeticProblems, checkAnswer, formatExample, OPERATORS,
-  type ArithmeticOptions, type ArithmeticPresetName, type ArithmeticProblem,
+  type ArithmeticOptions, type ArithmeticPresetName, type ArithmeticProblem, type ProblemSplit,
 } from "./arithmetic.js";
 
 export type RejectionKind = "offByOne" | "offByTen" | "digitSwap" | "wrongOperator" | "malformed";
@@ -95,11 +95,11 @@ export function preferencePairs(problems: readonly ArithmeticProblem[], seed: nu
   });
 }
 
-/** Pairs on both sides of the task's fixed split: `preferenceDataset("default", 7).test`. */
+/** Pairs on every side of the task's fixed split: `preferenceDataset("default", 7).validation`. */
 export function preferenceDataset(
   options: ArithmeticOptions | ArithmeticPresetName = "default",
   seed = 0,
-): { train: PreferencePair[]; test: PreferencePair[] } {
-  const { train, test } = arithmeticProblems(options);
-  return { train: preferencePairs(train, seed), test: preferencePairs(test, seed) };
+): Record<ProblemSplit, PreferencePair[]> {
+  const { train, validation, test } = arithmeticProblems(options);
+  return { train: preferencePairs(train, seed), validation: preferencePairs(validation, seed), test: preferencePairs(test, seed) };
 }

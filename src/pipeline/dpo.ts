@@ -14,7 +14,7 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick } from "./stage.js";
+import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -48,7 +48,7 @@ export const DPO_SETTINGS: Readonly<Record<RunSize, DpoSettings>> = {
   full: { ...common, steps: 200, pairs: 32, lr: 1e-4, warmup: 20, evalEvery: 50 },
 };
 
-export interface DpoSummary {
+export interface DpoSummary extends TestResult {
   readonly stage: "dpo";
   readonly steps: number;
   /** Held-out greedy exact-match accuracy of the SFT start and after DPO. */
@@ -83,8 +83,8 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const loss: DpoObjective = dpoObjective(config, s.pairs, pick(s, OBJECTIVE_SETTINGS));
   const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const optimizer = fusedOptimizer(loss.objective, { lr: schedule, weightDecay: 0 });
-  const { train, test } = preferenceDataset(settings.task, seed);
-  const heldOutPairs = test.slice(0, s.heldOutPairs);
+  const { train, validation } = preferenceDataset(settings.task, seed);
+  const heldOutPairs = validation.slice(0, s.heldOutPairs);
   const heldOutProblems = evalProblems(options.size).slice(0, s.evalProblems);
   const referenceHeldOut: PairLogProbs = pairLogProbs(config, reference, heldOutPairs);
   const started = performance.now();
@@ -119,7 +119,9 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
     meta: { seed, size: options.size, task: settings.task, dpo: { ...s } },
   });
   const last = result.lastEval;
+  const test = await testResult(config, params, evalProblems(options.size, "test").slice(0, s.evalProblems));
   const summary: DpoSummary = {
+    ...test,
     stage: "dpo",
     steps: s.steps,
     initialAccuracy: stepZero(dir, "accuracy"),

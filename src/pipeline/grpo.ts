@@ -9,7 +9,7 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
 
@@ -38,13 +38,13 @@ const common = {
   updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1, digitCredit: 0,
 } as const;
 
-// Full size runs 800 steps of 32 prompts × 8 drawn from 12,000 train-side problems (11,000 more
+// Full size runs 800 steps of 32 prompts × 8 drawn from 10,000 train-side problems (9,000 more
 // than SFT's), in its own process beside PPO (src/pipeline/run.ts). The batch and learning rate
 // were chosen by the runs in the README ("How the settings were chosen").
 /** GRPO's settings per run size. */
 export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
   ci: { ...common, steps: 40, promptsPerStep: 16, groupSize: 8, lr: 5e-5, warmup: 4, evalEvery: 20 },
-  full: { ...common, steps: 800, promptsPerStep: 32, groupSize: 8, lr: 1e-4, warmup: 10, evalEvery: 100, trainProblems: 12000 },
+  full: { ...common, steps: 800, promptsPerStep: 32, groupSize: 8, lr: 1e-4, warmup: 10, evalEvery: 100, trainProblems: 10000 },
 };
 
 export interface GrpoSummary extends RlStageSummary {
@@ -89,7 +89,9 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const start = history.find((r) => r.step === 0) ?? {};
   const trainRows = history.filter((r) => r.rewardMean !== undefined);
   const meanReward = (rows: Metrics[]): number => rows.reduce((sum, r) => sum + r.rewardMean, 0) / rows.length;
+  const test = await testResult(config, params, evalProblems(options.size, "test"));
   const summary: GrpoSummary = {
+    ...test,
     stage: "grpo",
     steps: s.steps,
     initialAccuracy: start.accuracy ?? Number.NaN,

@@ -29,18 +29,19 @@ export function writeReport(root: string, size: RunSize, rows: readonly StageRow
     "",
     `Backend: ${facts.backend}. Wall clock ${(facts.seconds / 60).toFixed(1)} min for this invocation (stages already finished are`,
     `read back, not rerun), with the RL stages in ${facts.jobs} process${facts.jobs === 1 ? "" : "es"}; a stage's own time is its "seconds".`,
-    "Held-out numbers are on the arithmetic task's test split (greedy exact match); KL is KL(π ‖ π_SFT)",
-    "per sequence in nats, estimated on sampled held-out responses.",
+    "Test accuracy is greedy exact match on the task's test side, measured once at each stage's end; the",
+    "validation side carries every evaluation during training (and so every choice of settings). KL is",
+    "KL(π ‖ π_SFT) per sequence in nats, estimated on sampled validation responses.",
     "",
-    "| stage | held-out accuracy | well-formed | KL from SFT | other | seconds |",
-    "|---|---|---|---|---|---|",
+    "| stage | test accuracy | validation accuracy | well-formed | KL from SFT | other | seconds |",
+    "|---|---|---|---|---|---|---|",
     ...rows.map(({ stage, summary: s }) => {
       const other = [
         typeof s.heldOutLoss === "number" ? `held-out loss ${num(s.heldOutLoss)}` : "",
-        typeof s.pairwiseAccuracy === "number" ? `pairwise accuracy ${pct(s.pairwiseAccuracy)}` : "",
+        typeof s.pairwiseAccuracy === "number" ? `pairwise accuracy ${pct(s.pairwiseAccuracy)} (test ${pct(s.testPairwiseAccuracy)})` : "",
         typeof s.preferenceAccuracy === "number" ? `implicit-reward preference accuracy ${pct(s.preferenceAccuracy)}` : "",
       ].filter((x) => x !== "").join("; ");
-      return `| ${stage} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
+      return `| ${stage} | ${pct(s.testAccuracy)} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
     }),
     "",
     "## Training curves",

@@ -53,7 +53,7 @@ export interface RmSettings {
 // Centring is off: it would pull log-likelihoods toward 0, and the likelihood head's scores have
 // a fixed meaning already.
 const common = {
-  head: "likelihood", margin: 0, centerCoefficient: 0, nllCoefficient: 1, trainProblems: 12000, freshRejections: true,
+  head: "likelihood", margin: 0, centerCoefficient: 0, nllCoefficient: 1, trainProblems: 10000, freshRejections: true,
 } as const;
 
 /** The reward model's settings per run size. */
@@ -74,6 +74,8 @@ export interface RmSummary {
   /** Held-out pairwise accuracy per kind of rejected response (offByOne, malformed, …). */
   readonly accuracyByKind: Readonly<Partial<Record<RejectionKind, number>>>;
   readonly seconds: number;
+  /** Pairwise accuracy on the test side's pairs, measured once at the end. */
+  readonly testPairwiseAccuracy: number;
 }
 
 /** Runs (or resumes) the reward-model stage: `await rewardModel({ size: "ci", root: "runs" })`. */
@@ -87,7 +89,8 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const dir = stageDir(root, options.size, "rm");
   const done = finishedSummary<RmSummary>(dir, s.steps);
   if (done !== null) return done;
-  const heldOut = preferenceDataset(settings.task, seed).test.slice(0, s.heldOutPairs);
+  const pairs = preferenceDataset(settings.task, seed);
+  const heldOut = pairs.validation.slice(0, s.heldOutPairs);
   const problems = trainSideProblems(settings.task, s.trainProblems);
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
@@ -125,6 +128,7 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
     initialPairwiseAccuracy: stepZero(dir, "pairwiseAccuracy"),
     heldOutLoss: result.lastEval.heldOutLoss,
     accuracyByKind: accuracyByKind(config, params, heldOut),
+    testPairwiseAccuracy: pairwiseReport(config, params, pairs.test.slice(0, s.heldOutPairs), { margin: s.margin }).accuracy,
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

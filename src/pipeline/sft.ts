@@ -12,11 +12,11 @@ import { makeRng, subSeed } from "../util/random.js";
 import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
-export interface SftSummary {
+export interface SftSummary extends TestResult {
   readonly stage: "sft";
   readonly steps: number;
   readonly initialAccuracy: number;
@@ -36,11 +36,11 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const done = finishedSummary<SftSummary>(dir, s.steps);
   if (done !== null) return done;
   const examples = trainSideProblems(settings.task, settings.sftProblems).map(formatExample);
-  const { test } = arithmeticProblems(settings.task);
+  const { validation } = arithmeticProblems(settings.task);
   const heldOut = evalProblems(options.size);
   const lm = lmObjective(config, s.batch);
-  const heldOutBatches = Array.from({ length: Math.floor(Math.min(test.length, 256) / s.batch) }, (_, i) =>
-    packSft(test.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context),
+  const heldOutBatches = Array.from({ length: Math.floor(Math.min(validation.length, 256) / s.batch) }, (_, i) =>
+    packSft(validation.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context),
   );
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   const params = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "pretrain")), { expectConfig: config })).params;
@@ -63,7 +63,9 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
     checkpointEvery: s.evalEvery,
     meta: { seed, size: options.size, task: settings.task },
   });
+  const test = await testResult(config, params, evalProblems(options.size, "test"));
   const summary: SftSummary = {
+    ...test,
     stage: "sft",
     steps: s.steps,
     initialAccuracy: stepZero(dir, "accuracy"),

@@ -1,7 +1,7 @@
 /** What every pipeline stage shares: its output folder, resuming from its checkpoint, and its summary. */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { heldOutScore } from "../rl/evaluate.js";
+import { exactMatch, heldOutScore } from "../rl/evaluate.js";
 import type { Params } from "../nn/params.js";
 import type { GptConfig } from "../nn/gpt.js";
 import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, arithmeticProblems } from "../data/arithmetic.js";
@@ -22,9 +22,28 @@ export interface StageInternals {
   readonly model?: GptConfig;
 }
 
-/** The held-out problems every stage scores on (the first `n` of the test split). */
-export function evalProblems(size: RunSize): ArithmeticProblem[] {
-  return arithmeticProblems(SIZES[size].task).test.slice(0, SIZES[size].evalProblems);
+/**
+ * The held-out problems of a run size: the validation side by default (every evaluation during
+ * training, so every setting is chosen on it), or the test side (scored once, at a stage's end,
+ * and only reported).
+ */
+export function evalProblems(size: RunSize, side: "validation" | "test" = "validation"): ArithmeticProblem[] {
+  return arithmeticProblems(SIZES[size].task)[side].slice(0, SIZES[size].evalProblems);
+}
+
+/** A policy's result on the test side, measured once at the end of its stage. */
+export interface TestResult {
+  /** Greedy exact-match accuracy and format on the test problems. */
+  readonly testAccuracy: number;
+  readonly testWellFormed: number;
+  /** Per test problem, in order, "1" if answered correctly else "0": for gains paired by problem. */
+  readonly testCorrect: string;
+}
+
+/** `await testResult(config, params, evalProblems(size, "test"))`. */
+export async function testResult(config: GptConfig, params: Params, problems: readonly ArithmeticProblem[]): Promise<TestResult> {
+  const report = await exactMatch(config, params, problems);
+  return { testAccuracy: report.accuracy, testWellFormed: report.wellFormed, testCorrect: report.samples.map((s) => (s.correct ? "1" : "0")).join("") };
 }
 
 /** Every record of a stage's metrics.jsonl (across resumes). */
@@ -77,9 +96,9 @@ export function finishedSummary<T>(dir: string, steps: number): T | null {
 }
 
 /** What every RL stage reports: held-out accuracy and drift from the SFT reference, and rollout reward. */
-export interface RlStageSummary {
+export interface RlStageSummary extends TestResult {
   readonly steps: number;
-  /** Held-out greedy exact-match accuracy of the SFT start and after the stage. */
+  /** Validation greedy exact-match accuracy of the SFT start and after the stage. */
   readonly initialAccuracy: number;
   readonly accuracy: number;
   readonly initialWellFormed: number;

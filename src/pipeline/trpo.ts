@@ -10,7 +10,7 @@ import { type TrpoTrainerOptions, trpoTrainer } from "../rl/trpo.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult } from "./stage.js";
 import { type Trainer } from "../train/trainer.js";
 
 /** The trainer's options a run size fixes (src/rl/trpo.ts documents each). */
@@ -80,21 +80,23 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
       return { loss: -info.surrogateImprovement, ...info };
     },
   };
-  const heldOut = s.evalProblems === null ? evalProblems(options.size) : evalProblems(options.size).slice(0, s.evalProblems);
+  const heldOut = (side: "validation" | "test") => evalProblems(options.size, side).slice(0, s.evalProblems ?? undefined);
   const started = performance.now();
   const { lastEval } = await trainLoop({
     label: "trpo",
     steps: s.steps,
     trainer,
     show: ["rewardMean", "kl"],
-    evaluate: rlEvaluation(config, params, reference, heldOut, seed),
+    evaluate: rlEvaluation(config, params, reference, heldOut("validation"), seed),
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
     meta: { seed, size: options.size, task: size.task, trpo: { ...s } },
   });
   const history = stageHistory(dir).filter((r) => r.step >= 1);
+  const test = await testResult(config, params, heldOut("test"));
   const summary: TrpoSummary = {
+    ...test,
     stage: "trpo",
     steps: s.steps,
     initialAccuracy: stageHistory(dir).find((r) => r.step === 0)?.accuracy ?? Number.NaN,
