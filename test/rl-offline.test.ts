@@ -169,7 +169,7 @@ describe("reward model", () => {
     const rm = rewardModelObjective(tinyRm, pairs.length, { centerCoefficient: 0.01 });
     const inputs = rm.graph.inputs(packPreferencePairs(pairs, tiny.context));
     const first = rm.objective.evaluate(params, inputs).loss;
-    train(params, 60, 1e-2, (p) => rm.objective.run(p, inputs));
+    train(params, 120, 1e-2, (p) => rm.objective.run(p, inputs));
     const after = pairwiseReport(tinyRm, params, pairs);
     expect(after.accuracy).toBeGreaterThanOrEqual(0.9);
     expect(after.accuracy).toBeGreaterThan(before.accuracy);
