@@ -6,6 +6,7 @@ import type { Params } from "../nn/params.js";
 import type { GptConfig } from "../nn/gpt.js";
 import { ARITHMETIC_PRESETS, type ArithmeticPresetName, type ArithmeticProblem, arithmeticProblems } from "../data/arithmetic.js";
 import { readMetrics } from "../train/progress.js";
+import { checkpointFile } from "../train/trainer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
 import { RicciError } from "../errors.js";
@@ -72,7 +73,8 @@ export function epochOf(items: number, size: number, index: number): number {
 }
 
 export const stageDir = (root: string, size: RunSize, stage: string): string => join(root, size, stage);
-export const checkpointPath = (dir: string): string => join(dir, "checkpoint.ckpt");
+/** A stage's (policy's) checkpoint: where the training loop keeps it. */
+export const checkpointPath = (dir: string): string => checkpointFile(dir, "policy");
 
 /** Writes `summary.json` atomically. */
 export function writeSummary(dir: string, summary: Record<string, unknown>): void {

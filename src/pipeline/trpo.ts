@@ -93,15 +93,17 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
     checkpointEvery: s.evalEvery,
     meta: { seed, size: options.size, task: size.task, trpo: { ...s } },
   });
-  const history = stageHistory(dir).filter((r) => r.step >= 1);
+  const records = stageHistory(dir);
+  const start = records.find((r) => r.step === 0) ?? {};
+  const history = records.filter((r) => r.step >= 1);
   const test = await testResult(config, params, heldOut("test"));
   const summary: TrpoSummary = {
     ...test,
     stage: "trpo",
     steps: s.steps,
-    initialAccuracy: stageHistory(dir).find((r) => r.step === 0)?.accuracy ?? Number.NaN,
+    initialAccuracy: start.accuracy ?? Number.NaN,
     accuracy: lastEval.accuracy ?? Number.NaN,
-    initialWellFormed: stageHistory(dir).find((r) => r.step === 0)?.wellFormed ?? Number.NaN,
+    initialWellFormed: start.wellFormed ?? Number.NaN,
     wellFormed: lastEval.wellFormed ?? Number.NaN,
     klFromReference: lastEval.klFromReference ?? Number.NaN,
     initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,
