@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { arithmeticProblems, encodePrompt } from "../src/data/arithmetic.js";
-import { type PreferencePair, REJECTION_KINDS, preferenceDataset, preferencePairs } from "../src/data/preferences.js";
+import { arithmeticProblems, encodePrompt, makeProblem } from "../src/data/arithmetic.js";
+import { type PreferencePair, REJECTION_KINDS, preferenceDataset, preferencePairs, rejectionKindOf } from "../src/data/preferences.js";
+import { arithmeticVerifier, pairsFromSamples, samplePreferencePairs } from "../src/rl/sampledPreferences.js";
 import { charTokenizer } from "../src/data/tokenizer.js";
 import { variable } from "../src/dsl/build.js";
 import { evaluate } from "../src/reference/evaluate.js";
@@ -19,6 +20,7 @@ import { type Params, copyParams, initGpt } from "../src/nn/params.js";
 import { dpo } from "../src/pipeline/dpo.js";
 import { rewardModel } from "../src/pipeline/rm.js";
 import { checkpointPath, epochOf, stageDir } from "../src/pipeline/stage.js";
+import { pairsPath } from "../src/pipeline/pairs.js";
 import { dpoObjective, pairLogProbs, preferenceReport } from "../src/rl/dpo.js";
 import {
   encodeResponse, lastTokenScores, packPreferencePairs, pairwiseReport, rewardModelConfig, rewardModelFromPolicy,
@@ -191,6 +193,47 @@ function handSequenceLogProb(logits: Float32Array, tokens: Int32Array, promptLen
   return total;
 }
 
+describe("preference pairs without gold answers", () => {
+  const [p42] = [makeProblem(40, "+", 2)];
+  const p7 = makeProblem(9, "-", 2);
+
+  it("pair an accepted and a rejected finished sample of the same prompt, and count every sample as a verifier call", () => {
+    const { pairs: made, verifierCalls, prompts } = pairsFromSamples(
+      [p42, p7, p42],
+      [
+        ["=41<eos>", "=42", "=42<eos>", "=24<eos>"], // truncated "=42" is not chosen; the first finished rejection is
+        ["=7<eos>", "=7<eos>"], // all accepted: no pair
+        ["=42<eos>", "=37<eos>"],
+      ],
+    );
+    expect(prompts).toBe(3);
+    expect(verifierCalls).toBe(8);
+    expect(made).toEqual([
+      { prompt: p42.prompt, chosen: "=42", rejected: "=41", rejectedKind: "offByOne" },
+      { prompt: p42.prompt, chosen: "=42", rejected: "=37", rejectedKind: "otherWrong" },
+    ]);
+  });
+
+  it("the task's verifier needs the exact format and an EOS; rejected responses are classed by kind", () => {
+    expect(arithmeticVerifier(p42, "=42<eos>")).toBe(true);
+    expect(arithmeticVerifier(p42, "=42")).toBe(false);
+    expect(arithmeticVerifier(p42, "42<eos>")).toBe(false);
+    expect(arithmeticVerifier(p42, "=43<eos>")).toBe(false);
+    const kinds = ["=43", "=52", "=24", "=80", "42", "=17"].map((r) => rejectionKindOf(p42, r));
+    expect(kinds).toEqual(["offByOne", "offByTen", "digitSwap", "wrongOperator", "malformed", "otherWrong"]);
+    expect(() => pairsFromSamples([p42], [])).toThrow(/1 problems but 0 response lists/);
+  });
+
+  it("sampling asks for at least two samples per prompt and a positive temperature", async () => {
+    const params = initGpt(tiny, 3);
+    await expect(samplePreferencePairs(tiny, params, [p42], { samplesPerPrompt: 1, temperature: 1, seed: 0 })).rejects.toThrow(/samplesPerPrompt must be an integer ≥ 2, got 1/);
+    await expect(samplePreferencePairs(tiny, params, [p42], { samplesPerPrompt: 2, temperature: 0, seed: 0 })).rejects.toThrow(/temperature must be positive, got 0/);
+    const drawn = await samplePreferencePairs(tiny, params, [p42, p7], { samplesPerPrompt: 3, temperature: 1, seed: 0, verify: () => true });
+    expect(drawn.verifierCalls).toBe(6);
+    expect(drawn.pairs).toEqual([]); // everything accepted: nothing to reject
+  });
+});
+
 describe("DPO", () => {
   it("sequence log-probs of packed pairs sum the response tokens' log-probs", () => {
     const params = initGpt(tiny, 4);
@@ -259,9 +302,20 @@ describe("offline stages end to end (tiny model)", () => {
     await saveCheckpoint(checkpointPath(stageDir(root, "ci", "sft")), { config: tiny, params: initGpt(tiny, 9), step: 0 });
   });
 
-  it("rm trains, writes its artefacts and a rerun resumes without training", async () => {
+  // The tiny random model answers nothing right: this stand-in verifier accepts responses of even
+  // length, so that sampled prompts have accepted and rejected responses both.
+  const sampled = { model: tiny, pairs: { trainProblems: 160, heldOutProblems: 96, samplesPerPrompt: 8 }, verify: (_: unknown, r: string) => r.length % 2 === 0 };
+
+  it("rm trains on the policy's sampled pairs (no gold answers), writes its artefacts and a rerun resumes without training", async () => {
     const overrides = { steps: 4, pairs: 4, warmup: 1, evalEvery: 2, heldOutPairs: 20 };
-    const summary = await rewardModel({ size: "ci", root }, overrides, { model: tiny });
+    const summary = await rewardModel({ size: "ci", root }, overrides, sampled);
+    const file = JSON.parse(readFileSync(pairsPath(root, "ci"), "utf8")) as { train: PreferencePair[]; trainVerifierCalls: number };
+    expect(summary.labels).toEqual({ goldAnswers: 0, verifierCalls: 160 * 8, preferencePairs: file.train.length });
+    expect(file.train.length).toBeGreaterThan(16);
+    for (const pair of file.train) {
+      expect(`${pair.chosen}<eos>`.length % 2).toBe(0);
+      expect(`${pair.rejected}<eos>`.length % 2).toBe(1);
+    }
     expect(summary.stage).toBe("rm");
     expect(summary.steps).toBe(4);
     for (const k of ["pairwiseAccuracy", "initialPairwiseAccuracy", "heldOutLoss", "seconds"] as const) expect(Number.isFinite(summary[k]), k).toBe(true);
@@ -269,7 +323,7 @@ describe("offline stages end to end (tiny model)", () => {
     for (const f of ["checkpoint.ckpt", "metrics.jsonl", "summary.json"]) expect(existsSync(join(dir, f)), f).toBe(true);
     const metrics = readFileSync(join(dir, "metrics.jsonl"), "utf8");
     expect(metrics.trim().split("\n")).toHaveLength(5); // step 0 evaluation + 4 steps
-    const again = await rewardModel({ size: "ci", root }, overrides, { model: tiny });
+    const again = await rewardModel({ size: "ci", root }, overrides, sampled);
     expect(again).toEqual(summary);
     expect(readFileSync(join(dir, "metrics.jsonl"), "utf8")).toBe(metrics);
   });
@@ -279,9 +333,10 @@ describe("offline stages end to end (tiny model)", () => {
     mkdirSync(stageDir(other, "ci", "sft"), { recursive: true });
     await saveCheckpoint(checkpointPath(stageDir(other, "ci", "sft")), { config: tiny, params: initGpt(tiny, 9), step: 0 });
     // 8 problems in batches of 4: epoch 0 is steps 1–2, epoch 1 steps 3–4.
-    const overrides = { steps: 4, pairs: 4, warmup: 1, evalEvery: 2, heldOutPairs: 20, head: "likelihood", nllCoefficient: 0.5, freshRejections: true, trainProblems: 8 } as const;
+    const overrides = { labels: "gold", steps: 4, pairs: 4, warmup: 1, evalEvery: 2, heldOutPairs: 20, head: "likelihood", nllCoefficient: 0.5, freshRejections: true, trainProblems: 8 } as const;
     const summary = await rewardModel({ size: "ci", root: other }, overrides, { model: tiny });
     expect(summary.head).toBe("likelihood");
+    expect(summary.labels).toEqual({ goldAnswers: 8, verifierCalls: 0, preferencePairs: 16 });
     expect(summary.initialPairwiseAccuracy).toBeGreaterThan(0); // the SFT likelihood's ranking, not a coin flip by construction
     for (const kind of Object.keys(summary.accuracyByKind)) expect(REJECTION_KINDS).toContain(kind);
     const records = readFileSync(join(stageDir(other, "ci", "rm"), "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
@@ -295,9 +350,13 @@ describe("offline stages end to end (tiny model)", () => {
     expect(a).not.toEqual(b);
   });
 
-  it("dpo trains, writes its artefacts and a rerun resumes without training", async () => {
+  it("dpo trains on the reward model's sampled pairs, writes its artefacts and a rerun resumes without training", async () => {
     const overrides = { steps: 4, pairs: 4, warmup: 1, evalEvery: 2, heldOutPairs: 20, evalProblems: 8 };
-    const summary = await dpo({ size: "ci", root }, overrides, { model: tiny });
+    const pairsBefore = readFileSync(pairsPath(root, "ci"), "utf8");
+    const summary = await dpo({ size: "ci", root }, overrides, sampled);
+    expect(readFileSync(pairsPath(root, "ci"), "utf8")).toBe(pairsBefore); // read back, not sampled again
+    const rmSummary = JSON.parse(readFileSync(join(stageDir(root, "ci", "rm"), "summary.json"), "utf8")) as { labels: unknown };
+    expect(summary.labels).toEqual(rmSummary.labels);
     expect(summary.stage).toBe("dpo");
     expect(summary.initialPreferenceAccuracy).toBe(0.5);
     for (const k of ["initialAccuracy", "accuracy", "wellFormed", "klFromReference", "preferenceAccuracy", "seconds"] as const) {
@@ -306,7 +365,7 @@ describe("offline stages end to end (tiny model)", () => {
     const dir = stageDir(root, "ci", "dpo");
     const metrics = readFileSync(join(dir, "metrics.jsonl"), "utf8");
     expect(metrics.trim().split("\n")).toHaveLength(5);
-    const again = await dpo({ size: "ci", root }, overrides, { model: tiny });
+    const again = await dpo({ size: "ci", root }, overrides, sampled);
     expect(again).toEqual(summary);
     expect(readFileSync(join(dir, "metrics.jsonl"), "utf8")).toBe(metrics);
   });

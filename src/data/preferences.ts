@@ -12,8 +12,13 @@ import {
   type ArithmeticOptions, type ArithmeticPresetName, type ArithmeticProblem, type ProblemSplit,
 } from "./arithmetic.js";
 
-export type RejectionKind = "offByOne" | "offByTen" | "digitSwap" | "wrongOperator" | "malformed";
-export const REJECTION_KINDS: readonly RejectionKind[] = ["offByOne", "offByTen", "digitSwap", "wrongOperator", "malformed"];
+/** How a rejected response is wrong; "otherWrong" only for sampled responses that match no other kind. */
+export type RejectionKind = "offByOne" | "offByTen" | "digitSwap" | "wrongOperator" | "malformed" | "otherWrong";
+/** The kinds `preferencePairs` constructs. */
+export type ConstructedKind = Exclude<RejectionKind, "otherWrong">;
+export const REJECTION_KINDS: readonly ConstructedKind[] = ["offByOne", "offByTen", "digitSwap", "wrongOperator", "malformed"];
+/** Every kind a rejected response can be classed as (`rejectionKindOf`). */
+export const ALL_REJECTION_KINDS: readonly RejectionKind[] = [...REJECTION_KINDS, "otherWrong"];
 
 export interface PreferencePair {
   readonly prompt: string;
@@ -56,8 +61,26 @@ function malformed(answer: number, rng: () => number): string {
   return variants[Math.floor(rng() * variants.length)];
 }
 
+/**
+ * The kind of a response the verifier rejects, for reports: `rejectionKindOf(p, "=43")` is
+ * "offByOne" when p's answer is 42. Malformed first, then the constructed kinds' patterns.
+ */
+export function rejectionKindOf(problem: ArithmeticProblem, response: string): RejectionKind {
+  const check = checkAnswer(problem, response);
+  if (!check.wellFormed) return "malformed";
+  const given = check.parsed;
+  if (given === null || given === problem.answer) return "otherWrong";
+  const distance = Math.abs(given - problem.answer);
+  if (distance === 1) return "offByOne";
+  if (distance === 10) return "offByTen";
+  const digits = (n: number): string => [...String(Math.abs(n))].sort().join("");
+  if (Math.sign(given) === Math.sign(problem.answer) && digits(given) === digits(problem.answer)) return "digitSwap";
+  const others = OPERATORS.filter((op) => op !== problem.op).map((op) => applyOperator(problem.a, op, problem.b));
+  return others.includes(given) ? "wrongOperator" : "otherWrong";
+}
+
 /** One rejected response of the drawn kind, falling back to off-by-one where the kind cannot apply. */
-function rejectedResponse(problem: ArithmeticProblem, kind: RejectionKind, rng: () => number): [string, RejectionKind] {
+function rejectedResponse(problem: ArithmeticProblem, kind: ConstructedKind, rng: () => number): [string, RejectionKind] {
   const wrong = (n: number | null, k: RejectionKind): [string, RejectionKind] =>
     n === null || n === problem.answer ? [`=${shifted(problem.answer, 1, rng)}`, "offByOne"] : [`=${n}`, k];
   switch (kind) {

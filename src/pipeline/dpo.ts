@@ -1,6 +1,8 @@
 /**
- * DPO stage: the policy starts from the SFT checkpoint and learns from the task's preference
- * pairs against a frozen copy of SFT (src/rl/dpo.ts). Scored by held-out answer accuracy, KL
+ * DPO stage: the policy starts from the SFT checkpoint and learns from preference pairs against
+ * a frozen copy of SFT (src/rl/dpo.ts). By default the pairs carry no gold answer: they are the
+ * SFT policy's own samples judged by the verifier, the reward model's pairs
+ * (src/pipeline/pairs.ts); `labels: "gold"` uses pairs constructed from gold answers instead. Scored by held-out answer accuracy, KL
  * from the reference, and how often the implicit reward β·(log π − log π_ref) prefers the
  * chosen completion of held-out pairs. `npm run dpo -- --size ci` writes
  * runs/ci/dpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
@@ -14,7 +16,8 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult } from "./stage.js";
+import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget } from "./stage.js";
+import { type PairLabels, stagePairs } from "./pairs.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -23,19 +26,21 @@ const OBJECTIVE_SETTINGS = ["beta", "variant", "labelSmoothing", "rpoAlpha"] as 
 
 /** DPO's settings for one run size: the objective's options, and the stage's own. */
 export interface DpoSettings extends Required<Pick<DpoObjectiveOptions, (typeof OBJECTIVE_SETTINGS)[number]>> {
+  /** "verifier": the SFT policy's samples judged by the verifier, no gold answers; "gold": pairs built from gold answers. */
+  readonly labels: PairLabels;
   readonly steps: number;
   /** Preference pairs per step (2× as many sequences). */
   readonly pairs: number;
   readonly lr: number;
   readonly warmup: number;
   readonly evalEvery: number;
-  /** Held-out test pairs scored (the first n of the test split). */
+  /** Held-out pairs scored (the first n of the validation side). */
   readonly heldOutPairs: number;
   /** Held-out problems scored by greedy generation (default: the size's evalProblems). */
   readonly evalProblems?: number;
 }
 
-const common = { beta: 0.1, variant: "sigmoid", labelSmoothing: 0, rpoAlpha: 1, heldOutPairs: 500 } as const;
+const common = { labels: "verifier", beta: 0.1, variant: "sigmoid", labelSmoothing: 0, rpoAlpha: 1, heldOutPairs: 500 } as const;
 
 /**
  * DPO's settings per run size. rpoAlpha 1 (RPO; TRL's rpo_alpha, default off there): plain DPO
@@ -63,6 +68,7 @@ export interface DpoSummary extends TestResult {
   /** Held-out pairs with log π(chosen) > log π(rejected), at the start (SFT) and after DPO. */
   readonly initialLikelihoodAccuracy: number;
   readonly likelihoodAccuracy: number;
+  readonly labels: LabelBudget;
   readonly seconds: number;
 }
 
@@ -83,7 +89,8 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const loss: DpoObjective = dpoObjective(config, s.pairs, pick(s, OBJECTIVE_SETTINGS));
   const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const optimizer = fusedOptimizer(loss.objective, { lr: schedule, weightDecay: 0 });
-  const { train, validation } = preferenceDataset(settings.task, seed);
+  const sampled = s.labels === "verifier" ? await stagePairs({ size: options.size, root, seed }, config, internals) : null;
+  const { train, validation } = sampled ?? preferenceDataset(settings.task, seed);
   const heldOutPairs = validation.slice(0, s.heldOutPairs);
   const heldOutProblems = evalProblems(options.size).slice(0, s.evalProblems);
   const referenceHeldOut: PairLogProbs = pairLogProbs(config, reference, heldOutPairs);
@@ -132,6 +139,9 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
     preferenceAccuracy: last.preferenceAccuracy,
     initialLikelihoodAccuracy: stepZero(dir, "likelihoodAccuracy"),
     likelihoodAccuracy: last.likelihoodAccuracy,
+    labels: sampled !== null
+      ? labelBudget({ verifierCalls: sampled.trainVerifierCalls, preferencePairs: train.length })
+      : labelBudget({ goldAnswers: Math.min(train.length, s.steps * s.pairs), preferencePairs: Math.min(train.length, s.steps * s.pairs) }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

@@ -9,7 +9,7 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
 
@@ -101,6 +101,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
     klFromReference: result.lastEval.klFromReference,
     initialRewardMean: meanReward(trainRows.slice(0, 10)),
     rewardMean: meanReward(trainRows.slice(-10)),
+    labels: labelBudget({ verifierCalls: (s.steps / s.updatesPerRollout) * s.promptsPerStep * s.groupSize }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

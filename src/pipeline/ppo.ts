@@ -21,7 +21,7 @@ import { configDifferences, loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { type Trainer } from "../train/trainer.js";
 
@@ -155,6 +155,8 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
     klFromReference: lastEval.klFromReference ?? Number.NaN,
     initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,
     rewardMean: history.at(-1)?.rewardMean ?? Number.NaN,
+    // The reward model's own labels are its stage's; scoring a rollout with it calls no verifier.
+    labels: labelBudget({ verifierCalls: rewardKind === "rule" ? s.steps * s.rolloutBatch : 0 }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

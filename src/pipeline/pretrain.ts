@@ -10,7 +10,7 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { type LmBatch, lmObjective, meanLoss } from "./lm.js";
 import { SIZES } from "./sizes.js";
-import { finishedSummary, stageDir, type StageOptions, writeSummary } from "./stage.js";
+import { finishedSummary, type LabelBudget, labelBudget, stageDir, type StageOptions, writeSummary } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -19,6 +19,8 @@ export interface PretrainSummary {
   readonly steps: number;
   readonly initialHeldOutLoss: number;
   readonly heldOutLoss: number;
+  /** None: it reads plain text. */
+  readonly labels: LabelBudget;
   readonly seconds: number;
 }
 
@@ -60,6 +62,7 @@ export async function pretrain(options: StageOptions): Promise<PretrainSummary> 
     steps: s.steps,
     initialHeldOutLoss,
     heldOutLoss: result.lastEval.heldOutLoss ?? meanLoss(lm, params, evalBatches),
+    labels: labelBudget({}),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

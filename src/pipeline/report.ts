@@ -14,6 +14,23 @@ export interface StageRow {
 const num = (v: unknown, digits = 3): string => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "–");
 const pct = (v: unknown): string => (typeof v === "number" && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : "–");
 
+const count = (n: number): string => Math.round(n).toLocaleString("en-US");
+
+/**
+ * A stage's label budget in words: "1,000 gold answers", "40,000 verifier calls → 7,900 pairs",
+ * "none" (pretraining: plain text); a summary without `labels` gives "–".
+ */
+export function describeLabels(labels: unknown): string {
+  if (typeof labels !== "object" || labels === null) return "–";
+  const { goldAnswers = 0, verifierCalls = 0, preferencePairs = 0 } = labels as Partial<Record<"goldAnswers" | "verifierCalls" | "preferencePairs", number>>;
+  const parts = [
+    goldAnswers > 0 ? `${count(goldAnswers)} gold answers` : "",
+    verifierCalls > 0 ? `${count(verifierCalls)} verifier calls` : "",
+  ].filter((x) => x !== "");
+  const used = parts.length === 0 ? "none" : parts.join(", ");
+  return preferencePairs > 0 ? `${used} → ${count(preferencePairs)} pairs` : used;
+}
+
 /** How the run went: the backend, the pipeline's wall-clock seconds, and its RL processes. */
 export interface RunFacts {
   readonly backend: string;
@@ -31,17 +48,21 @@ export function writeReport(root: string, size: RunSize, rows: readonly StageRow
     `read back, not rerun), with the RL stages in ${facts.jobs} process${facts.jobs === 1 ? "" : "es"}; a stage's own time is its "seconds".`,
     "Test accuracy is greedy exact match on the task's test side, measured once at each stage's end; the",
     "validation side carries every evaluation during training (and so every choice of settings). KL is",
-    "KL(π ‖ π_SFT) per sequence in nats, estimated on sampled validation responses.",
+    "KL(π ‖ π_SFT) per sequence in nats, estimated on sampled validation responses. Labels are what a",
+    "stage trained on (evaluation not counted): gold answers, verifier calls (a sampled answer checked),",
+    "and the preference pairs made from them; pretraining reads plain text.",
     "",
-    "| stage | test accuracy | validation accuracy | well-formed | KL from SFT | other | seconds |",
-    "|---|---|---|---|---|---|---|",
+    "| stage | test accuracy | validation accuracy | well-formed | KL from SFT | labels used | other | seconds |",
+    "|---|---|---|---|---|---|---|---|",
     ...rows.map(({ stage, summary: s }) => {
       const other = [
         typeof s.heldOutLoss === "number" ? `held-out loss ${num(s.heldOutLoss)}` : "",
-        typeof s.pairwiseAccuracy === "number" ? `pairwise accuracy ${pct(s.pairwiseAccuracy)} (test ${pct(s.testPairwiseAccuracy)})` : "",
+        typeof s.pairwiseAccuracy === "number"
+          ? `pairwise accuracy ${pct(s.pairwiseAccuracy)} (test ${pct(s.testPairwiseAccuracy)}; constructed test pairs ${pct(s.testConstructedPairwiseAccuracy)})`
+          : "",
         typeof s.preferenceAccuracy === "number" ? `implicit-reward preference accuracy ${pct(s.preferenceAccuracy)}` : "",
       ].filter((x) => x !== "").join("; ");
-      return `| ${stage} | ${pct(s.testAccuracy)} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
+      return `| ${stage} | ${pct(s.testAccuracy)} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${describeLabels(s.labels)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
     }),
     "",
     "## Training curves",

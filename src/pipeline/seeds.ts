@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { RicciError } from "../errors.js";
 import { makeRng } from "../util/random.js";
 import { type PipelineOptions, pipeline } from "./run.js";
-import type { StageRow } from "./report.js";
+import { describeLabels, type StageRow } from "./report.js";
 
 /** Two-sided 95% quantiles of Student's t for 1 … 30 degrees of freedom (then 1.96). */
 const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
@@ -66,8 +66,10 @@ export function writeSeedsReport(root: string, size: string, seeds: readonly num
     "± the half-width of a 95% t-interval over seeds. An RL stage's gain is over its own seed's SFT start, with a",
     "95% paired bootstrap interval (seeds and test problems resampled; the same problems for both policies).",
     "",
-    "| stage | test accuracy, % (mean ± 95% CI) | per seed | gain over SFT, points [95% CI] |",
-    "|---|---|---|---|",
+    "Labels used are seed " + String(seeds[0]) + "'s (sampled pair counts vary a little by seed): what the stage trained on.",
+    "",
+    "| stage | test accuracy, % (mean ± 95% CI) | per seed | gain over SFT, points [95% CI] | labels used |",
+    "|---|---|---|---|---|",
     ...stages.map((stage) => {
       const accuracies = seeds.map((_, k) => row(k, stage).testAccuracy as number);
       const { mean, halfWidth } = meanInterval(accuracies);
@@ -76,14 +78,19 @@ export function writeSeedsReport(root: string, size: string, seeds: readonly num
         const g = pairedGain(seeds.map((_, k) => row(k, "sft").testCorrect as string), seeds.map((_, k) => row(k, stage).testCorrect as string));
         gain = `${signed(g.gain)} [${signed(g.low)}, ${signed(g.high)}]`;
       }
-      return `| ${stage} | ${pct(mean)} ± ${Number.isFinite(halfWidth) ? (100 * halfWidth).toFixed(1) : "–"} | ${accuracies.map(pct).join(", ")} | ${gain} |`;
+      return `| ${stage} | ${pct(mean)} ± ${Number.isFinite(halfWidth) ? (100 * halfWidth).toFixed(1) : "–"} | ${accuracies.map(pct).join(", ")} | ${gain} | ${describeLabels(row(0, stage).labels)} |`;
     }),
     "",
   ];
   const rm = seeds.map((_, k) => row(k, "rm").testPairwiseAccuracy).filter((v): v is number => typeof v === "number");
   if (rm.length === seeds.length) {
     const { mean, halfWidth } = meanInterval(rm);
-    lines.push(`Reward model, test pairwise accuracy: ${pct(mean)}% ± ${(100 * halfWidth).toFixed(1)} (per seed ${rm.map(pct).join(", ")}).`, "");
+    lines.push(`Reward model (${describeLabels(row(0, "rm").labels)}), test pairwise accuracy: ${pct(mean)}% ± ${(100 * halfWidth).toFixed(1)} (per seed ${rm.map(pct).join(", ")}).`, "");
+    const constructed = seeds.map((_, k) => row(k, "rm").testConstructedPairwiseAccuracy).filter((v): v is number => typeof v === "number");
+    if (constructed.length === seeds.length) {
+      const c = meanInterval(constructed);
+      lines.push(`On test pairs constructed from gold answers (plausible mistakes): ${pct(c.mean)}% ± ${(100 * c.halfWidth).toFixed(1)} (per seed ${constructed.map(pct).join(", ")}).`, "");
+    }
   }
   mkdirSync(join(root, size), { recursive: true });
   const path = join(root, size, "seeds-report.md");

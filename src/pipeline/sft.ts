@@ -12,7 +12,7 @@ import { makeRng, subSeed } from "../util/random.js";
 import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -23,6 +23,8 @@ export interface SftSummary extends TestResult {
   readonly accuracy: number;
   readonly wellFormed: number;
   readonly heldOutLoss: number;
+  /** The gold answers of the `sftProblems` it imitates. */
+  readonly labels: LabelBudget;
   readonly seconds: number;
 }
 
@@ -72,6 +74,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
     accuracy: result.lastEval.accuracy,
     wellFormed: result.lastEval.wellFormed,
     heldOutLoss: result.lastEval.heldOutLoss,
+    labels: labelBudget({ goldAnswers: examples.length }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

@@ -10,6 +10,8 @@ import { checkpointFile } from "../train/trainer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
 import { RicciError } from "../errors.js";
+import type { Verifier } from "../rl/sampledPreferences.js";
+import type { PairSettings } from "./pairs.js";
 
 /** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
 export interface StageOptions {
@@ -18,9 +20,14 @@ export interface StageOptions {
   readonly seed?: number;
 }
 
-/** Test-only knobs: a smaller model than the size's (its SFT checkpoint must match). */
+/**
+ * Test-only knobs: a smaller model than the size's (its SFT checkpoint must match); for the
+ * sampled preference pairs, other sampling settings and another verifier.
+ */
 export interface StageInternals {
   readonly model?: GptConfig;
+  readonly pairs?: Partial<PairSettings>;
+  readonly verify?: Verifier;
 }
 
 /**
@@ -97,6 +104,20 @@ export function finishedSummary<T>(dir: string, steps: number): T | null {
   return summary !== null && typeof summary.steps === "number" && summary.steps >= steps && existsSync(checkpointPath(dir)) ? (summary as T) : null;
 }
 
+/**
+ * The labels a stage trained on, for the report's label-budget column: gold answers (SFT's
+ * targets, or the answers behind constructed preference pairs), verifier calls (a reward or a
+ * pair judged by checking the sum), and preference pairs. Evaluation is not counted.
+ */
+export interface LabelBudget {
+  readonly goldAnswers: number;
+  readonly verifierCalls: number;
+  readonly preferencePairs: number;
+}
+
+/** `labelBudget({ verifierCalls: 2048 })`: the budget with the other counts 0. */
+export const labelBudget = (used: Partial<LabelBudget>): LabelBudget => ({ goldAnswers: 0, verifierCalls: 0, preferencePairs: 0, ...used });
+
 /** What every RL stage reports: held-out accuracy and drift from the SFT reference, and rollout reward. */
 export interface RlStageSummary extends TestResult {
   readonly steps: number;
@@ -110,6 +131,7 @@ export interface RlStageSummary extends TestResult {
   /** Mean reward of the first and last rollouts (train prompts, sampled at T = 1). */
   readonly initialRewardMean: number;
   readonly rewardMean: number;
+  readonly labels: LabelBudget;
   readonly seconds: number;
 }
 

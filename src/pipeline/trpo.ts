@@ -10,7 +10,7 @@ import { type TrpoTrainerOptions, trpoTrainer } from "../rl/trpo.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult } from "./stage.js";
+import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget } from "./stage.js";
 import { type Trainer } from "../train/trainer.js";
 
 /** The trainer's options a run size fixes (src/rl/trpo.ts documents each). */
@@ -111,6 +111,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
     maxStepKl: history.reduce((m, r) => Math.max(m, r.kl ?? 0), 0),
     klBound: s.maxKl,
     acceptedFraction: history.filter((r) => r.accepted === 1).length / Math.max(1, history.length),
+    labels: labelBudget({ verifierCalls: s.steps * s.promptsPerStep * s.groupSize }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });
