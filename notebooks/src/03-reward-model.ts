@@ -10,6 +10,11 @@ export default [
     Bradley–Terry model: $P(y_w \\succ y_l) = \\sigma(r(p, y_w) - r(p, y_l))$, so the loss is
     $-\\log \\sigma(r_w - r_l - \\text{margin})$.
 
+    Where do the pairs come from? Here, from the SFT policy itself, judged by the verifier: for
+    each prompt it samples a few answers, and one the verifier accepts is paired with one it
+    rejects. No gold answer is read — the label budget is verifier calls, as in RL from rewards
+    (\`RM_SETTINGS.labels\` = "gold" builds pairs from the gold answers instead).
+
     Two ways to read $r$ off a GPT initialised from SFT (\`RM_SETTINGS.head\`):
     - **lastToken** (TRL's sequence classifier): replace the language-model head by a scalar
       head read at the response's last token. It starts at chance (50%) and must learn to check
@@ -29,7 +34,9 @@ export default [
     simplify(grad(bt, chosen))
   `),
   code(`
-    const pairs = preferenceDataset("default", 0);
+    // Sampled once per run and kept in runs/<size>/pairs/pairs.json; the DPO notebook reads the same pairs.
+    const pairs = await stagePairs({ size: size, root: root, seed: 0 }, SIZES[size].model);
+    display(\`${"${pairs.train.length}"} train pairs from ${"${pairs.trainVerifierCalls}"} verifier calls\`);
     pairs.train.slice(0, 4).map((p) => \`${"${p.prompt}"}  chosen ${"${p.chosen}"}  rejected ${"${p.rejected}"} (${"${p.rejectedKind}"})\`)
   `),
   md(`## Training`),
@@ -43,8 +50,8 @@ export default [
   md(`
     ## Outcome: held-out pairwise accuracy
 
-    The fraction of held-out pairs (prompts never seen in training) where the reward model
-    scores the chosen response above the rejected one, overall and per kind of rejected
+    The fraction of held-out pairs (validation prompts, never seen in training) where the reward
+    model scores the chosen response above the rejected one, overall and per kind of rejected
     response: malformed answers are easy, answers off by one or by ten need the arithmetic.
   `),
   code(`

@@ -10,6 +10,11 @@ export default [
     $-\\log\\sigma\\big(\\beta[(\\log\\pi(y_w) - \\log\\pi_{ref}(y_w)) - (\\log\\pi(y_l) - \\log\\pi_{ref}(y_l))]\\big)$.
     ricci's default adds the RPO term (TRL's \`rpo_alpha\`): the likelihood of the chosen
     answers, which keeps plain DPO from lowering both likelihoods at once.
+
+    The pairs are the reward model's (notebook 03): the SFT policy's own answers, an accepted
+    one against a rejected one as the verifier judged them, with no gold answer read. The
+    chosen answers are the policy's own correct samples, so the RPO term here reinforces what
+    the policy already gets right sometimes, rather than imitating a teacher.
   `),
   setup,
   code(`

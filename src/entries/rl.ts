@@ -21,4 +21,5 @@ export {
   packSequences, packedLength, groupSequences, toGrouped, fromGrouped, responsesOf, type PackedSequences, type GroupedSequences,
 } from "../rl/sequences.js";
 export { policyGraph, groupedPolicyGraph, scoreLogprobs, type PolicyGraph } from "../rl/policy.js";
+export { samplePreferencePairs, pairsFromSamples, arithmeticVerifier, type Verifier, type SampledPairs, type SamplePairsOptions } from "../rl/sampledPreferences.js";
 export { heldOutScore, exactMatch, type HeldOutScore, type AccuracyReport } from "../rl/evaluate.js";

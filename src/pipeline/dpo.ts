@@ -49,7 +49,9 @@ const common = { labels: "verifier", beta: 0.1, variant: "sigmoid", labelSmoothi
  * were chosen").
  */
 export const DPO_SETTINGS: Readonly<Record<RunSize, DpoSettings>> = {
-  ci: { ...common, steps: 100, pairs: 16, lr: 1e-4, warmup: 10, evalEvery: 50 },
+  // ci, on the sampled pairs (validation): 100 steps at 1e-4 moved the implicit-reward accuracy
+  // 50% → 58.9%; 200 at 3e-4 to 62.9%, answers 13.0% → 16.5%.
+  ci: { ...common, steps: 200, pairs: 16, lr: 3e-4, warmup: 10, evalEvery: 100 },
   full: { ...common, steps: 200, pairs: 32, lr: 1e-4, warmup: 20, evalEvery: 50 },
 };
 

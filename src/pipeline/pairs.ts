@@ -34,7 +34,7 @@ export interface PairSettings {
 
 // ci's SFT answers few problems right, so it samples more per prompt for a pair to form.
 export const PAIR_SETTINGS: Readonly<Record<RunSize, PairSettings>> = {
-  ci: { samplesPerPrompt: 8, temperature: 1, trainProblems: 4000, heldOutProblems: 500 },
+  ci: { samplesPerPrompt: 8, temperature: 1, trainProblems: 4000, heldOutProblems: 1000 },
   full: { samplesPerPrompt: 4, temperature: 1, trainProblems: 10000, heldOutProblems: 1000 },
 };
 

@@ -65,9 +65,9 @@ const common = {
 
 /** The reward model's settings per run size. */
 export const RM_SETTINGS: Readonly<Record<RunSize, RmSettings>> = {
-  // ci: the small SFT model ranks pairs at ~72% and moves slowly; 150 steps at 3e-4 left it
-  // within noise of its start on one seed of two, 600 at 3e-3 rose 72.8% → 78.2% (validation).
-  ci: { ...common, steps: 600, pairs: 16, lr: 3e-3, warmup: 30, evalEvery: 200, heldOutPairs: 500 },
+  // ci, on the sampled pairs (validation): 600 steps at 3e-3 (chosen earlier on gold pairs) fell
+  // 62.1% → 54.8%; at 3e-4 they rose to 71.4%.
+  ci: { ...common, steps: 600, pairs: 16, lr: 3e-4, warmup: 30, evalEvery: 200, heldOutPairs: 500 },
   full: { ...common, steps: 400, pairs: 32, lr: 1e-4, warmup: 20, evalEvery: 100, heldOutPairs: 500 },
 };
 
