@@ -58,9 +58,10 @@ export default [
     summary.accuracyByKind
   `),
   code(`
-    const required = size === "full" ? 0.9 : 0.7;
+    // The sampled pairs are harder than constructed ones (mostly near misses of the policy's own).
+    const required = size === "full" ? 0.8 : 0.65;
     if (!(summary.pairwiseAccuracy >= required)) throw new Error(\`pairwise accuracy ${"${summary.pairwiseAccuracy}"} < ${"${required}"}\`);
-    if (!(summary.pairwiseAccuracy > summary.initialPairwiseAccuracy)) throw new Error("training did not raise the pairwise accuracy");
+    if (!(summary.pairwiseAccuracy >= summary.initialPairwiseAccuracy + 0.05)) throw new Error(\`training raised the pairwise accuracy by less than 5 points: ${"${summary.initialPairwiseAccuracy}"} → ${"${summary.pairwiseAccuracy}"}\`);
     \`outcome: held-out pairwise accuracy ${"${(100 * summary.initialPairwiseAccuracy).toFixed(1)}"}% → ${"${(100 * summary.pairwiseAccuracy).toFixed(1)}"}%\`
   `),
 ];
