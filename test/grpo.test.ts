@@ -19,7 +19,9 @@ import { SIZES } from "../src/pipeline/sizes.js";
 import { type GrpoRollout, type GrpoTrainerOptions, groupAdvantages, grpoObjective, grpoRollout, grpoTrainer } from "../src/rl/grpo.js";
 import { heldOutScore } from "../src/rl/evaluate.js";
 import { policyGraph, scoreLogprobs } from "../src/rl/policy.js";
-import { packSequences, packedLength } from "../src/rl/sequences.js";
+import { packSequences, packedLength, toGrouped } from "../src/rl/sequences.js";
+import { compile } from "../src/lower/compile.js";
+import { tf } from "../src/lower/backend.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
 import { trainLoop } from "../src/train/loop.js";
 import { gradientTrainer } from "../src/train/trainer.js";
@@ -32,6 +34,9 @@ const easy: ArithmeticProblem[] = arithmeticProblems({ operators: ["+"], digits:
 beforeAll(async () => {
   await initBackend();
 });
+
+/** `params` with the unembedding scaled up, so the policy is far from uniform and temperature matters. */
+const peaked = (params: Params, by = 30): Params => ({ ...params, unembed: tf.mul(params.unembed, by) });
 
 const float64Of = (x: ArrayLike<number>): Float64Array => Float64Array.from(x as ArrayLike<number>);
 
@@ -105,15 +110,74 @@ describe("GRPO loss on a tiny GPT", () => {
     expect(() => policyGraph(tiny, 2, tiny.context + 1)).toThrow(/seq must be an integer in 1…20/);
   });
 
-  it("samples at another temperature but rescores the samples at temperature 1", async () => {
-    const params = initGpt(tiny, 5);
-    const options: GrpoTrainerOptions = { promptsPerStep: 2, groupSize: 4, maxNewTokens: 4, seed: 1, temperature: 0.5 };
-    const rollout = await grpoRollout(tiny, params, params, easy, options, 0);
-    const scored = scoreLogprobs(policyGraph(tiny, 8, rollout.packed.context), params, rollout.packed);
-    for (let i = 0; i < scored.length; i++) expect(rollout.oldLogp[i]).toBeCloseTo(rollout.packed.responseMask[i] === 1 ? scored[i] : 0, 5);
-    // At T = 1/2 the sampler's own log-probs (of softmax(2·logits)) differ from these.
-    const sampled = await grpoRollout(tiny, params, params, easy, { ...options, temperature: 1 }, 0);
-    expect(Array.from(sampled.texts)).not.toEqual(Array.from(rollout.texts));
+  it("trains the tempered policy at T ≠ 1: the loss graph's log-probs are the sampler's, log softmax(logits/T) by hand, and so are the reference's", async () => {
+    const T = 0.5;
+    const params = peaked(initGpt(tiny, 5));
+    const reference = peaked(initGpt(tiny, 6));
+    const options: GrpoTrainerOptions = { promptsPerStep: 2, groupSize: 4, maxNewTokens: 4, seed: 1, temperature: T };
+    const rollout = await grpoRollout(tiny, params, reference, easy, options, 0);
+    const { packed } = rollout;
+    const mask = packed.responseMask;
+    // The oracle: raw (T = 1) logits of the packed rows, tempered and normalised in float64 here.
+    const byHand = (p: Params): { logp: Float64Array; entropy: Float64Array; untempered: Float64Array } => {
+      const graph = policyGraph(tiny, packed.batch, packed.context);
+      expect(graph.logits.edges.map((e) => e.name)).toEqual(["batch", "seq", "vocab"]);
+      const out = compile({ logits: graph.logits }).runSync({ ...graph.inputs(packed), ...p });
+      const logits = out.logits.dataSync() as Float32Array;
+      out.logits.dispose();
+      const V = tiny.vocab;
+      const logp = new Float64Array(mask.length);
+      const entropy = new Float64Array(mask.length);
+      const untempered = new Float64Array(mask.length);
+      for (let i = 0; i < mask.length; i++) {
+        const row = Array.from(logits.subarray(i * V, (i + 1) * V));
+        const logSoftmax = (z: number[]): number[] => {
+          const m = Math.max(...z);
+          const lse = m + Math.log(z.reduce((s, x) => s + Math.exp(x - m), 0));
+          return z.map((x) => x - lse);
+        };
+        const tempered = logSoftmax(row.map((x) => x / T));
+        logp[i] = tempered[packed.targets[i]];
+        entropy[i] = -tempered.reduce((s, l) => s + Math.exp(l) * l, 0);
+        untempered[i] = logSoftmax(row)[packed.targets[i]];
+      }
+      return { logp, entropy, untempered };
+    };
+    const policyHand = byHand(params);
+    const referenceHand = byHand(reference);
+    let tokens = 0;
+    let fromT1 = 0;
+    for (let i = 0; i < mask.length; i++) {
+      if (mask[i] === 0) continue;
+      tokens++;
+      expect(Math.abs(rollout.oldLogp[i] - policyHand.logp[i])).toBeLessThan(1e-4); // the sampler's own
+      expect(Math.abs(rollout.refLogp[i] - referenceHand.logp[i])).toBeLessThan(1e-4); // the reference, tempered too
+      fromT1 = Math.max(fromT1, Math.abs(policyHand.untempered[i] - policyHand.logp[i]));
+    }
+    expect(tokens).toBeGreaterThan(8);
+    expect(fromT1).toBeGreaterThan(0.1); // the T = 1 log-probs (the old rescoring) are far from these
+
+    // The loss graph at the first update: its log-probs are the sampler's, the ratio is 1.
+    const obj = grpoObjective(tiny, rollout.grouped, options);
+    const inputs = obj.inputs(rollout);
+    const out = compile({ logp: obj.graph.logp }).runSync({ ...inputs, ...params });
+    const trainerLogp = out.logp.dataSync() as Float32Array;
+    out.logp.dispose();
+    const oldGrouped = toGrouped(rollout.grouped, rollout.oldLogp);
+    let compared = 0;
+    rollout.grouped.responseMask.forEach((m, j) => {
+      if (m === 0) return;
+      compared++;
+      expect(Math.abs(trainerLogp[j] - oldGrouped[j])).toBeLessThan(1e-4);
+    });
+    expect(compared).toBe(tokens);
+    const { metrics } = obj.objective.evaluate(params, inputs);
+    expect(metrics.approxKl).toBeLessThan(1e-8);
+    expect(metrics.clipFraction).toBe(0);
+    // Entropy: of softmax(logits/T), mean over the response tokens.
+    let entropySum = 0;
+    for (let i = 0; i < mask.length; i++) entropySum += mask[i] * policyHand.entropy[i];
+    expect(metrics.entropy).toBeCloseTo(entropySum / tokens, 4);
     await expect(grpoRollout(tiny, params, params, easy, { ...options, temperature: 0 }, 0)).rejects.toThrow(/temperature must be positive/);
   });
 
