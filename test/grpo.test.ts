@@ -436,13 +436,27 @@ describe("grpo stage", () => {
     expect(Number.isFinite(first.klFromReference)).toBe(true);
     const dir = join(root, "ci", "grpo");
     for (const f of ["checkpoint.ckpt", "metrics.jsonl", "summary.json"]) expect(existsSync(join(dir, f)), f).toBe(true);
-    const resumed = await grpo({ size: "ci", root }, { ...small, steps: 4 });
+    expect(first.labels.verifierCalls).toBe(2 * 2 * 4);
+    // The rest with dynamic sampling (at most 2 batches of prompts per rollout): its extra
+    // completions count as verifier calls too.
+    const dynamic = { ...small, dynamicSampling: true, maxSamplingRounds: 2 };
+    const resumed = await grpo({ size: "ci", root }, { ...dynamic, steps: 4 });
     expect(resumed.steps).toBe(4);
-    const steps = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
-    expect(steps).toEqual([0, 1, 2, 3, 4]);
+    const records = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, number>);
+    expect(records.map((r) => r.step)).toEqual([0, 1, 2, 3, 4]);
+    for (const r of records.slice(1)) {
+      for (const k of ["entropy", "approxKl", "clipFraction", "zeroStdGroups", "passAt1", "passAt4", "samplingRounds"]) expect(Number.isFinite(r[k]), `${k} at step ${r.step}`).toBe(true);
+    }
+    expect(records[1].sampledGroups).toBe(2);
+    expect(records[3].sampledGroups).toBe(2 * records[3].samplingRounds);
+    expect(resumed.labels.verifierCalls).toBe(4 * (records[1].sampledGroups + records[2].sampledGroups + records[3].sampledGroups + records[4].sampledGroups));
+    const last = records.slice(1);
+    expect(resumed.passAt1).toBeCloseTo(last.reduce((s, r) => s + r.passAt1, 0) / last.length, 12);
+    expect(resumed.zeroStdGroups).toBeCloseTo(last.reduce((s, r) => s + r.zeroStdGroups, 0) / last.length, 12);
+    expect(resumed.entropy).toBeGreaterThan(0);
     expect(resumed.initialAccuracy).toBe(first.initialAccuracy); // read back from the step-0 record
     const t0 = performance.now();
-    const again = await grpo({ size: "ci", root }, { ...small, steps: 4 });
+    const again = await grpo({ size: "ci", root }, { ...dynamic, steps: 4 });
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(again).toEqual(resumed);
   });

@@ -434,6 +434,9 @@ describe("the PPO and TRPO stages on a tiny model", () => {
       expect(Number.isFinite(records[3][key]), key).toBe(true);
     }
     expect(records[3].updates).toBe(12); // 3 iterations × 2 epochs × 2 minibatches: the optimizer state resumed
+    expect(resumed.entropy).toBeCloseTo((records[1].entropy + records[2].entropy + records[3].entropy) / 3, 12);
+    expect(resumed.entropy).toBeGreaterThan(0);
+    expect(resumed.clipFraction).toBeCloseTo((records[1].clipFraction + records[2].clipFraction + records[3].clipFraction) / 3, 12);
     const t0 = performance.now();
     await ppo({ size: "ci", root, model: tiny }, { ...settings, steps: 3 });
     expect(performance.now() - t0).toBeLessThan(2000);
