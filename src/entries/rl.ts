@@ -21,4 +21,4 @@ export {
   packSequences, packedLength, groupSequences, toGrouped, fromGrouped, responsesOf, type PackedSequences, type GroupedSequences,
 } from "../rl/sequences.js";
 export { policyGraph, groupedPolicyGraph, scoreLogprobs, type PolicyGraph } from "../rl/policy.js";
-export { heldOutScore, exactMatch, type HeldOutScore, type AccuracyReport } from "../rl/evaluate.js";
+export { heldOutScore, exactMatch, passAtK, type HeldOutScore, type AccuracyReport } from "../rl/evaluate.js";
