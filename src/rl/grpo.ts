@@ -164,7 +164,7 @@ export function grpoObjective(
   const logRatio = sub(graph.logp, oldLogp);
   const metrics = {
     policyLoss: parts.policyLoss, klPenalty: sub(parts.loss, parts.policyLoss), kl: parts.kl, clipFraction: parts.clipFraction, reinforceLoss: reinforce,
-    // ½·mean (log π − log π_old)² over the loss's tokens (PPO's approxkl): 0 at an update's first use of a rollout.
+    // ½·mean (log π − log π_old)² over the loss's tokens (PPO's approxkl): ≈ 0 at a rollout's first update, growing with μ.
     approxKl: stopGradient(scale(maskedMean(mul(logRatio, logRatio), graph.mask), 0.5)),
     entropy: stopGradient(maskedMean(graph.entropy, graph.mask)),
   };
