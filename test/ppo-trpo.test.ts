@@ -23,7 +23,7 @@ import { trpo } from "../src/pipeline/trpo.js";
 import { evaluate } from "../src/reference/evaluate.js";
 import { policyGraph, scoreLogprobs } from "../src/rl/policy.js";
 import {
-  type PpoMinibatch, initValueFromPolicy, ppoAdvantages, ppoObjective, ppoRollout, ppoTrainer, ruleRewardFunction,
+  type PpoMinibatch, initValueFromPolicy, minibatchOf, ppoAdvantages, ppoObjective, ppoRollout, ppoTrainer, ruleRewardFunction,
 } from "../src/rl/ppo.js";
 import { type PackedSequences, packSequences, selectRows } from "../src/rl/sequences.js";
 import { conjugateGradient, groupBaseline, lineSearch, trpoKernels, trpoStep, trpoTrainer } from "../src/rl/trpo.js";
@@ -322,20 +322,42 @@ describe("PPO's advantages, wiring and determinism", () => {
     expect(rollout.stats.kl).not.toBe(0);
   });
 
-  it("a rollout sampled below temperature 1 keeps the policy's own (temperature-1) log-probs as oldLogp", async () => {
+  it("at temperature T ≠ 1 the policy trained is softmax(logits/T): oldLogp is the sampler's, the loss starts at ratio 1, the reference is tempered too", async () => {
+    const T = 0.5;
     const policy = toParams(tiny, randomParams64(tiny, 41, 0.3));
     const reference = initGpt(tiny, 5);
     const value = initValueFromPolicy(tiny, reference);
-    const options = { rolloutBatch: 6, reward: ruleRewardFunction(), seed: 3, temperature: 0.5 };
+    const options = { rolloutBatch: 6, reward: ruleRewardFunction(), seed: 3, temperature: T };
     const rollout = await ppoRollout(tiny, policy, value, reference, train, options, 0);
-    const policyLogp = scoreLogprobs(policyGraph(tiny, 6, rollout.packed.context), policy, rollout.packed);
+    const seq = rollout.packed.context;
+    const tempered = scoreLogprobs(policyGraph(tiny, 6, seq, T), policy, rollout.packed);
+    const plain = scoreLogprobs(policyGraph(tiny, 6, seq), policy, rollout.packed);
+    const referenceTempered = scoreLogprobs(policyGraph(tiny, 6, seq, T), reference, rollout.packed);
     const mask = rollout.packed.responseMask;
     let tokens = 0;
+    let fromT1 = 0;
     for (let i = 0; i < mask.length; i++) {
-      if (mask[i] === 0) expect(rollout.oldLogp[i]).toBe(0);
-      else (tokens += 1), expect(Math.abs(rollout.oldLogp[i] - policyLogp[i])).toBeLessThan(1e-4);
+      if (mask[i] === 0) {
+        expect(rollout.oldLogp[i]).toBe(0);
+        continue;
+      }
+      tokens++;
+      expect(Math.abs(rollout.oldLogp[i] - tempered[i])).toBeLessThan(1e-4);
+      expect(Math.abs(rollout.refLogp[i] - referenceTempered[i])).toBeLessThan(1e-4);
+      fromT1 = Math.max(fromT1, Math.abs(rollout.oldLogp[i] - plain[i]));
     }
-    expect(tokens).toBeGreaterThan(0);
+    expect(tokens).toBeGreaterThan(6);
+    expect(fromT1).toBeGreaterThan(0.1); // the old convention (rescoring at T = 1) would differ by this much
+    // The loss at T: ratio 1 on the rollout it was sampled from (approxKl ≈ 0, nothing clipped),
+    // and its entropy is the tempered policy's (lower than at T = 1 for T < 1).
+    const rows = [0, 1, 2, 3, 4, 5];
+    const atT = ppoObjective(tiny, 6, { temperature: T }, seq).run(policy, value, minibatchOf(rollout, rows));
+    expect(atT.metrics.approxKl).toBeLessThan(1e-8);
+    expect(atT.metrics.clipFraction).toBe(0);
+    const atOne = ppoObjective(tiny, 6, {}, seq).run(policy, value, minibatchOf(rollout, rows));
+    expect(atOne.metrics.approxKl).toBeGreaterThan(1e-3);
+    expect(atT.metrics.entropy).toBeLessThan(atOne.metrics.entropy - 0.05);
+    for (const r of [atT, atOne]) [...Object.values(r.policyGrads), ...Object.values(r.valueGrads)].forEach((t) => t.dispose());
     await expect(ppoRollout(tiny, policy, value, reference, train, { ...options, temperature: 0 }, 0)).rejects.toThrow(/temperature/);
   });
 
@@ -412,6 +434,9 @@ describe("the PPO and TRPO stages on a tiny model", () => {
       expect(Number.isFinite(records[3][key]), key).toBe(true);
     }
     expect(records[3].updates).toBe(12); // 3 iterations × 2 epochs × 2 minibatches: the optimizer state resumed
+    expect(resumed.entropy).toBeCloseTo((records[1].entropy + records[2].entropy + records[3].entropy) / 3, 12);
+    expect(resumed.entropy).toBeGreaterThan(0);
+    expect(resumed.clipFraction).toBeCloseTo((records[1].clipFraction + records[2].clipFraction + records[3].clipFraction) / 3, 12);
     const t0 = performance.now();
     await ppo({ size: "ci", root, model: tiny }, { ...settings, steps: 3 });
     expect(performance.now() - t0).toBeLessThan(2000);

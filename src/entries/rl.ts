@@ -22,4 +22,4 @@ export {
 } from "../rl/sequences.js";
 export { policyGraph, groupedPolicyGraph, scoreLogprobs, type PolicyGraph } from "../rl/policy.js";
 export { samplePreferencePairs, pairsFromSamples, arithmeticVerifier, type Verifier, type SampledPairs, type SamplePairsOptions } from "../rl/sampledPreferences.js";
-export { heldOutScore, exactMatch, type HeldOutScore, type AccuracyReport } from "../rl/evaluate.js";
+export { heldOutScore, exactMatch, passAtK, type HeldOutScore, type AccuracyReport } from "../rl/evaluate.js";

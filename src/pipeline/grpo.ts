@@ -16,6 +16,7 @@ import { gradientTrainer } from "../train/trainer.js";
 /** The trainer's options a run size fixes (src/rl/grpo.ts documents each). */
 const TRAINER_SETTINGS = [
   "promptsPerStep", "groupSize", "updatesPerRollout", "beta", "epsilonLow", "epsilonHigh", "aggregation", "scale", "maskTruncated", "temperature",
+  "dynamicSampling", "maxSamplingRounds",
 ] as const;
 type GrpoTrainerSettings = Required<Pick<GrpoTrainerOptions, (typeof TRAINER_SETTINGS)[number]>>;
 
@@ -34,8 +35,11 @@ export interface GrpoSettings extends GrpoTrainerSettings {
   readonly digitCredit: number;
 }
 
+// The DAPO-style options (clip-higher epsilonHigh, dynamicSampling, maskTruncated, token
+// aggregation) and μ > 1 are off: the defaults are the runs the README reports.
 const common = {
   updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1, digitCredit: 0,
+  dynamicSampling: false, maxSamplingRounds: 4,
 } as const;
 
 // Full size runs 800 steps of 32 prompts × 8 drawn from 10,000 train-side problems (9,000 more
@@ -49,6 +53,16 @@ export const GRPO_SETTINGS: Readonly<Record<RunSize, GrpoSettings>> = {
 
 export interface GrpoSummary extends RlStageSummary {
   readonly stage: "grpo";
+  /**
+   * Means over the last 10 steps' rollouts (train prompts, every sampled group): pass@1 and
+   * pass@G of the exact answer (G = groupSize, HumanEval's unbiased estimator), the fraction of
+   * groups whose rewards all tie (before any dynamic-sampling filter), and the tempered policy's
+   * per-token entropy on its responses.
+   */
+  readonly passAt1: number;
+  readonly passAtGroup: number;
+  readonly zeroStdGroups: number;
+  readonly entropy: number;
 }
 
 /** Runs (or resumes) the GRPO stage: `await grpo({ size: "ci", root: "runs" })`. */
@@ -88,7 +102,13 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};
   const trainRows = history.filter((r) => r.rewardMean !== undefined);
-  const meanReward = (rows: Metrics[]): number => rows.reduce((sum, r) => sum + r.rewardMean, 0) / rows.length;
+  const meanOf = (rows: Metrics[], key: string): number => rows.reduce((sum, r) => sum + r[key], 0) / rows.length;
+  const meanReward = (rows: Metrics[]): number => meanOf(rows, "rewardMean");
+  // Every rollout's completions went to the verifier, dropped groups of dynamic sampling included
+  // (one rollout per updatesPerRollout steps; its first step's record holds its counts; the last
+  // record of a step counts, as a resume after a crash appends the steps since the checkpoint again).
+  const rolloutRows = [...new Map(trainRows.map((r) => [r.step, r])).values()].filter((r) => r.step <= s.steps && (r.step - 1) % s.updatesPerRollout === 0);
+  const verifierCalls = rolloutRows.reduce((sum, r) => sum + (r.sampledGroups ?? s.promptsPerStep) * s.groupSize, 0);
   const test = await testResult(config, params, evalProblems(options.size, "test"));
   const summary: GrpoSummary = {
     ...test,
@@ -101,7 +121,11 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
     klFromReference: result.lastEval.klFromReference,
     initialRewardMean: meanReward(trainRows.slice(0, 10)),
     rewardMean: meanReward(trainRows.slice(-10)),
-    labels: labelBudget({ verifierCalls: (s.steps / s.updatesPerRollout) * s.promptsPerStep * s.groupSize }),
+    passAt1: meanOf(trainRows.slice(-10), "passAt1"),
+    passAtGroup: meanOf(trainRows.slice(-10), `passAt${s.groupSize}`),
+    zeroStdGroups: meanOf(trainRows.slice(-10), "zeroStdGroups"),
+    entropy: meanOf(trainRows.slice(-10), "entropy"),
+    labels: labelBudget({ verifierCalls }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

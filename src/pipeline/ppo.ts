@@ -75,6 +75,9 @@ export interface PpoStageOptions extends StageOptions {
 export interface PpoSummary extends RlStageSummary {
   readonly stage: "ppo";
   readonly reward: "rule" | "model";
+  /** Means over the last 10 iterations: the (tempered) policy's per-token entropy on its responses, and the fraction of tokens clipped. */
+  readonly entropy: number;
+  readonly clipFraction: number;
 }
 
 /**
@@ -143,6 +146,8 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};
   const test = await testResult(config, policy, heldOut("test"));
+  const iterationRows = history.filter((r) => r.step >= 1).slice(-10);
+  const lastMean = (key: string): number => iterationRows.reduce((sum, r) => sum + r[key], 0) / iterationRows.length;
   const summary: PpoSummary = {
     ...test,
     stage: "ppo",
@@ -155,6 +160,8 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
     klFromReference: lastEval.klFromReference ?? Number.NaN,
     initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,
     rewardMean: history.at(-1)?.rewardMean ?? Number.NaN,
+    entropy: lastMean("entropy"),
+    clipFraction: lastMean("clipFraction"),
     // The reward model's own labels are its stage's; scoring a rollout with it calls no verifier.
     labels: labelBudget({ verifierCalls: rewardKind === "rule" ? s.steps * s.rolloutBatch : 0 }),
     seconds: (performance.now() - started) / 1000,

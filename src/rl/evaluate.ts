@@ -4,12 +4,14 @@
  * responses as the mean over sequences of Σ_t k3(t), k3 = e^δ − 1 − δ with δ = log π_ref − log π
  * at the sampled token (Schulman's k3: unbiased for each token's KL given its prefix, so the
  * sum is unbiased for the sequence KL by the chain rule, and never negative, unlike the plain
- * Σ_t (log π − log π_ref), which came out at −0.03 nats for a DPO policy on 64 samples).
+ * Σ_t (log π − log π_ref), which came out at −0.03 nats for a DPO policy on 64 samples); and
+ * the unbiased pass@k of a group of samples per prompt (`passAtK`).
  */
 import { type ArithmeticProblem, checkAnswer, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import type { GptConfig } from "../nn/gpt.js";
 import type { Params } from "../nn/params.js";
+import { RicciError } from "../errors.js";
 import { generate } from "../sample/generate.js";
 import { policyGraph, scoreLogprobs } from "./policy.js";
 import { packSequences, responsesOf } from "./sequences.js";
@@ -81,4 +83,20 @@ export async function heldOutScore(
     kl += packed.responseMask[i] * (Math.expm1(delta) - delta);
   }
   return { accuracy, wellFormed, klFromReference: kl / n };
+}
+
+/**
+ * The unbiased pass@k of one prompt from n samples of which c are correct (Chen et al. 2021,
+ * HumanEval): 1 − C(n−c, k)/C(n, k), the chance that k of the n drawn without replacement
+ * include a correct one, computed as 1 − Π_{i=n−c+1}^{n} (1 − k/i) (no large binomials).
+ * `passAtK(8, 2, 1)` = 0.25; `passAtK(8, 2, 8)` = 1; `passAtK(8, 0, 8)` = 0.
+ */
+export function passAtK(n: number, c: number, k: number): number {
+  if (!(Number.isInteger(n) && Number.isInteger(c) && Number.isInteger(k) && n >= 1 && c >= 0 && c <= n && k >= 1 && k <= n)) {
+    throw new RicciError(`passAtK: need integers 0 ≤ c ≤ n and 1 ≤ k ≤ n, got n ${n}, c ${c}, k ${k}`);
+  }
+  if (n - c < k) return 1;
+  let missAll = 1;
+  for (let i = n - c + 1; i <= n; i++) missAll *= 1 - k / i;
+  return 1 - missAll;
 }

@@ -2,11 +2,18 @@
  * A GPT as a policy over response tokens: per-token log-probabilities of the chosen tokens,
  * as DSL expressions (for losses and their gradients) and as a compiled forward pass (for the
  * old policy's and the frozen reference's log-probs, which carry no gradient).
+ *
+ * Temperature (TRL's and verl's convention): a policy graph built for sampling temperature T
+ * divides the logits by T before the softmax, so π_θ is the tempered policy softmax(logits/T)
+ * the rollouts were drawn from. Its log-probs are then what the sampler recorded (the ratio
+ * starts at 1 at any T), and the frozen reference scored through a graph of the same T is
+ * tempered too (TRL divides the reference model's logits by the temperature as well), so the
+ * KL compares like with like. At T = 1 the graph is the plain model (no extra node).
  */
-import { variable } from "../dsl/build.js";
+import { scale, variable } from "../dsl/build.js";
 import { RicciError } from "../errors.js";
 import type { Expr, Variable } from "../dsl/expr.js";
-import { tokenLogProbs } from "../losses/crossEntropy.js";
+import { entropyFromLogits, tokenLogProbs } from "../losses/crossEntropy.js";
 import { type Compiled, compile } from "../lower/compile.js";
 import { type GptConfig, type GptParams, gptConstants, gptData, gptForward, gptParams, ropeTables } from "../nn/gpt.js";
 import { sharedPrefixData, sharedPrefixForward } from "../nn/sharedPrefix.js";
@@ -19,10 +26,14 @@ export interface PolicyGraph<B = PackedSequences> {
   readonly config: GptConfig;
   readonly params: GptParams;
   readonly parameters: readonly Variable[];
-  /** Next-token logits {batch, seq, vocab} (grouped: {group, sample, seq, vocab}). */
+  /** The sampling temperature T the graph's policy is tempered at (1: the plain model). */
+  readonly temperature: number;
+  /** Next-token logits divided by T, {batch, seq, vocab} (grouped: {group, sample, seq, vocab}). */
   readonly logits: Expr;
-  /** log π(target_t | tokens_≤t) {batch, seq} (grouped: {group, sample, seq}). */
+  /** log π(target_t | tokens_≤t) under softmax(logits/T), {batch, seq} (grouped: {group, sample, seq}). */
   readonly logp: Expr;
+  /** Entropy of softmax(logits/T) over the vocabulary at each position, laid out like logp. */
+  readonly entropy: Expr;
   readonly targets: Variable;
   readonly mask: Variable; // like logp: 1 on response tokens
   /** Data inputs of a batch (tokens, targets, mask, attention masks, RoPE tables). */
@@ -32,9 +43,10 @@ export interface PolicyGraph<B = PackedSequences> {
 /**
  * The policy's expressions for batches of `batch` packed sequences of `seq` positions (default
  * the model's context; a rollout is scored at its longest row, `packedLength`, since nothing
- * after that row's end reaches the loss).
+ * after that row's end reaches the loss), tempered at `temperature` (default 1):
+ * `policyGraph(config, 32, 18, 0.7).logp` is log softmax(logits/0.7) of the targets.
  */
-export function policyGraph(config: GptConfig, batch: number, seq: number = config.context): PolicyGraph {
+export function policyGraph(config: GptConfig, batch: number, seq: number = config.context, temperature = 1): PolicyGraph {
   if (!(Number.isInteger(seq) && seq >= 1 && seq <= config.context)) {
     throw new RicciError(`policyGraph: seq must be an integer in 1…${config.context} (the model's context), got ${seq}`);
   }
@@ -44,20 +56,25 @@ export function policyGraph(config: GptConfig, batch: number, seq: number = conf
   const targets = variable("targets", { batch, seq });
   const mask = variable("responseMask", { batch, seq });
   const constants = gptConstants(config, seq);
-  return policyOf(config, params, logits, targets, mask, (b: PackedSequences) => ({ ...constants, tokens: b.tokens, targets: b.targets, responseMask: b.responseMask }));
+  return policyOf(config, params, logits, temperature, targets, mask, (b: PackedSequences) => ({ ...constants, tokens: b.tokens, targets: b.targets, responseMask: b.responseMask }));
 }
 
-/** The record both layouts share: the policy's log-probs of `targets` under `logits`, and its data inputs. */
-function policyOf<B>(config: GptConfig, params: GptParams, logits: Expr, targets: Variable, mask: Variable, inputs: PolicyGraph<B>["inputs"]): PolicyGraph<B> {
-  return { config, params, parameters: Object.values(params), logits, logp: tokenLogProbs(logits, targets), targets, mask, inputs };
+/** The record both layouts share: the policy's log-probs of `targets` under softmax(logits/T), and its data inputs. */
+function policyOf<B>(config: GptConfig, params: GptParams, raw: Expr, temperature: number, targets: Variable, mask: Variable, inputs: PolicyGraph<B>["inputs"]): PolicyGraph<B> {
+  if (!(temperature > 0 && Number.isFinite(temperature))) throw new RicciError(`policyGraph: temperature must be a positive number, got ${temperature}`);
+  const logits = temperature === 1 ? raw : scale(raw, 1 / temperature);
+  return {
+    config, params, parameters: Object.values(params), temperature, logits, logp: tokenLogProbs(logits, targets), entropy: entropyFromLogits(logits), targets, mask, inputs,
+  };
 }
 
 /**
  * The policy over groups of completions that share their prompt (GRPO's rollouts), with the
  * prompt computed once per group (src/nn/sharedPrefix.ts): `groupedPolicyGraph(config, grouped)`
- * for batches shaped like `grouped` (groups, samples, prefix and own lengths).
+ * for batches shaped like `grouped` (groups, samples, prefix and own lengths), tempered at
+ * `temperature` (default 1) as `policyGraph` is.
  */
-export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">): PolicyGraph<GroupedSequences> {
+export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">, temperature = 1): PolicyGraph<GroupedSequences> {
   const { groups, samples, prefix, own } = shape;
   if (prefix + own > config.context) throw new RicciError(`groupedPolicyGraph: prefix ${prefix} + own ${own} positions exceed the model's context ${config.context}`);
   const params = gptParams(config);
@@ -76,7 +93,7 @@ export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequenc
     [data.prefixCos.name]: before.cos, [data.prefixSin.name]: before.sin, [data.cos.name]: after.cos, [data.sin.name]: after.sin,
     [data.placePrefix.name]: place(0, prefix), [data.placeOwn.name]: place(prefix, own),
   };
-  return policyOf(config, params, logits, targets, mask, (b: GroupedSequences) => {
+  return policyOf(config, params, logits, temperature, targets, mask, (b: GroupedSequences) => {
       if (b.groups !== groups || b.samples !== samples || b.prefix !== prefix || b.own !== own) {
         throw new RicciError(`groupedPolicyGraph: a batch of ${b.groups}×${b.samples} (prefix ${b.prefix}, own ${b.own}) for a graph of ${groups}×${samples} (prefix ${prefix}, own ${own})`);
       }
@@ -99,19 +116,10 @@ export function scoreLogprobs<B>(graph: PolicyGraph<B>, params: Params, batch: B
 
 /**
  * The sampling policy's log-probs of a rollout's tokens, laid out like `packed` (0 off the
- * response). The sampler's own are of softmax(logits / T), the policy's only at T = 1; at any
- * other temperature the tokens are rescored at T = 1, so a PPO/GRPO ratio compares the policy
- * with itself. `rolloutLogprobs(graph, params, packed, prompts, rollout, 0.7)`.
+ * response): the sampler's own, of softmax(logits/T), which are the old log-probs for a policy
+ * graph built at the same T (the convention above; before it, samples drawn at T ≠ 1 were
+ * rescored at T = 1). `rolloutLogprobs(packed, prompts, rollout)`.
  */
-export function rolloutLogprobs(
-  graph: PolicyGraph,
-  params: Params,
-  packed: PackedSequences,
-  prompts: readonly (readonly number[])[],
-  rollout: Rollout,
-  temperature: number,
-): Float32Array {
-  return temperature === 1
-    ? samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, rollout.maxNewTokens, packed.context)
-    : scoreLogprobs(graph, params, packed).map((x, i) => (packed.responseMask[i] === 1 ? x : 0));
+export function rolloutLogprobs(packed: PackedSequences, prompts: readonly (readonly number[])[], rollout: Rollout): Float32Array {
+  return samplerLogprobs(prompts, rollout.logprobs, rollout.lengths, rollout.maxNewTokens, packed.context);
 }

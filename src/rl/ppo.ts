@@ -4,9 +4,9 @@
  * a scalar head `valueHead`, config head "scalar") and a sequence-level reward.
  *
  * One iteration = one rollout batch, then `epochs` passes of shuffled minibatch updates:
- *   1. sample one response per prompt at temperature 1 (an option); the sampler's log-probs are
- *      the old policy's (`oldLogp`; rescored at temperature 1 when sampling at another), the
- *      reference and the value model score the packed sequences;
+ *   1. sample one response per prompt at temperature T (default 1); the sampler's log-probs are
+ *      the old policy's (`oldLogp`), the reference (tempered at T too) and the value model score
+ *      the packed sequences;
  *   2. per-token rewards: −klCoef·KL_t (k1 by default, k3 as an option) on every response
  *      token and the score on the final response token (`klPenaltyRewards`);
  *   3. GAE(γ, λ) over the response (values after the last token are 0: the episode ends),
@@ -18,7 +18,9 @@
  * from ONE compiled objective: loss = policyLoss + vfCoef·valueLoss − entCoef·entropy over the
  * variables of both networks. The networks share no parameter, so ∂loss/∂θ_policy is the
  * policy part alone and ∂loss/∂θ_value is vfCoef·∂valueLoss — one forward/backward pass per
- * minibatch, two independent updates. The value network's variables are named "value.<name>"
+ * minibatch, two independent updates. At T ≠ 1 the policy in the loss is softmax(logits/T), the
+ * distribution the rollouts were drawn from (TRL's convention, src/rl/policy.ts): its ratio starts
+ * at 1, its entropy is the tempered policy's. The value network's variables are named "value.<name>"
  * inside the objective so the two networks' variables differ; its Params stay keyed by the
  * plain GPT names so the value model checkpoints like any scalar-head GPT.
  */
@@ -71,9 +73,10 @@ export interface PpoTrainerOptions extends Pick<PpoOptions, "clipRange" | "clipR
   readonly epochs?: number;
   readonly reward: RewardFunction;
   /**
-   * Sampling temperature of the rollouts (default 1, TRL). Below 1 the samples concentrate near
-   * the policy's modes, where greedy accuracy is decided; the old-policy log-probs are then
-   * rescored at temperature 1 so the PPO ratio compares the policy with itself.
+   * Sampling temperature of the rollouts (default 1), applied in the training forward too, as
+   * TRL does: the policy trained is softmax(logits/T) — ratio, entropy and the reference's
+   * log-probs (for the KL penalty) all at T. Below 1 the samples concentrate near the policy's
+   * modes, where greedy accuracy is decided.
    */
   readonly temperature?: number;
   /** Response budget; the task's answers need at most 7 tokens with EOS. Default 7. */
@@ -146,7 +149,7 @@ export interface PpoMinibatch {
 
 /** `ppoObjective(config, 32, opts, rollout.packed.context).run(policy, value, minibatch)`: minibatches packed to `seq` positions (default the context). */
 export function ppoObjective(config: GptConfig, batch: number, options: Omit<PpoTrainerOptions, "rolloutBatch" | "reward"> = {}, seq: number = config.context): PpoObjective {
-  const graph = policyGraph(config, batch, seq);
+  const graph = policyGraph(config, batch, seq, options.temperature ?? 1);
   const vars = valueVariables(config);
   const per = { batch, seq };
   const oldLogp = variable("oldLogp", per);
@@ -315,9 +318,9 @@ export async function ppoRollout(
   const responses = responsesOf(rollout);
   // Packed to the longest row: the loss, values and log-probs never read past it.
   const packed = packSequences(prompts, responses, packedLength(prompts, responses, config.context), tok.padId);
-  const graph = policyGraph(config, batch, packed.context);
-  const oldLogp = rolloutLogprobs(graph, policy, packed, prompts, rollout, temperature);
-  const refLogp = scoreLogprobs(graph, reference, packed);
+  // The reference is scored at the sampling temperature, like the policy in the loss (TRL).
+  const oldLogp = rolloutLogprobs(packed, prompts, rollout);
+  const refLogp = scoreLogprobs(policyGraph(config, batch, packed.context, temperature), reference, packed);
   const oldValues = scoreValues(config, value, packed).map((x, i) => x * packed.responseMask[i]);
   const texts = responses.map((ids) => tok.decode(ids));
   const scores = Float32Array.from(await options.reward(chosen, texts, responses));
