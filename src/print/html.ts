@@ -42,7 +42,9 @@ export interface HtmlOptions extends DerivationLatexOptions {
 }
 
 const ROW_STYLE = "display:flex;flex-wrap:wrap;align-items:center;gap:0.25em 2em";
-const FORMULA_STYLE = "flex:1 1 auto;min-width:16em;max-width:100%;overflow-x:auto";
+// A formula wider than the output scrolls sideways; overflow-y hidden stops MathJax's display
+// margins from adding a vertical scrollbar too.
+const FORMULA_STYLE = "flex:1 1 auto;min-width:16em;max-width:100%;overflow-x:auto;overflow-y:hidden";
 const DIAGRAM_STYLE = "flex:0 1 auto;max-width:100%";
 
 /**
