@@ -3,14 +3,16 @@
  * `where A = …`, `E = …`, each short enough to read (and to typeset: see layout.ts).
  *
  *   derivation(simplify(grad(grpo.loss, logp)))
- *     → [{ name: null, expr: -1/6 · A · I · …}, { name: "A", expr: sg(…) }, { name: "E", expr: e^{…} }, …]
+ *     → [{ name: null, expr: 1/150·P·G·mask - … + A·B }, { name: "P", expr: (max(Σ_t mask, 1))^{-1} }, …]
  *
- * A subexpression gets a name when it is printed more than once (it has several parents in the
- * DAG) and is not tiny, or when its parent would otherwise be too long or too wide to break
- * into lines — then the parent's widest children are named until it fits. Names are capital
- * letters in reading order, the initial of the outermost function where free (`S` for a
- * softmax, `E` for an exponential); each named part is replaced in the others by a placeholder
- * variable with its edges, so every step is itself an expression that prints and draws.
+ * Decided bottom-up over the DAG, a subexpression gets a name when it is printed more than once
+ * (it has several parents) and is not tiny, or when an expression containing it would otherwise
+ * be too long, or too wide where it cannot break into lines: then the widest parts inside it are
+ * named, one at a time, preferring a part whose naming leaves more than a name and a coefficient.
+ * Names are capital letters in reading order, the initial of the outermost function where free
+ * (`S` for a softmax, `E` for an exponential, `P` for a power). Each named part is replaced in
+ * the others by a placeholder variable with its edges, so every step is itself an expression that
+ * prints, draws and evaluates (given its placeholders' values).
  */
 import { type Expr, type Variable, childrenOf, intern, replaceChildren, topologicalOrder } from "../dsl/expr.js";
 import { displayName } from "../dsl/userfn.js";
@@ -170,7 +172,8 @@ function assignNames(nodes: readonly Expr[], taken: Set<string>): Map<number, st
  * `derivation(dot(x, W))` → `[{ name: null, placeholder: null, expr: dot(x, W) }]`.
  */
 export function derivation(e: Expr, options: DerivationOptions = {}): DerivationStep[] {
-  const settings = { ...DEFAULTS, ...options };
+  const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  const settings: Settings = { ...DEFAULTS, ...given };
   const root = withReadableEdgeNames(e);
   const order = topologicalOrder([root]);
   const named = nodesToName(root, order, settings);
