@@ -41,6 +41,11 @@ export * from "./losses/index.js";
 export { simplify, equal } from "./simplify/simplify.js";
 export { toText } from "./print/text.js";
 export { toLatex } from "./print/latex.js";
+export {
+  derivation, toLatexDerivation, type DerivationStep, type DerivationOptions, type DerivationLatexOptions,
+} from "./print/derivation.js";
+export { MATHJAX2_MAX_BUFFER } from "./print/layout.js";
 export { toSvg, type SvgOptions } from "./print/svg.js";
+export { toHtml, type HtmlOptions } from "./print/html.js";
 /** Alias of `variable`: a named-edge input tensor, `tensor("x", { batch: 8, in: 4 })`. */
 export { variable as tensor } from "./dsl/build.js";

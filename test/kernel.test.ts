@@ -6,7 +6,7 @@
  * (test/helpers/kernel_client.py runs them and reports every message as JSON).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -144,6 +144,11 @@ function outputsOfType(cell: Executed, msgType: string): Json[] {
   return cell.outputs.filter((o) => o.msg_type === msgType).map((o) => o.content);
 }
 
+/** The SVG documents of every `<img src="data:image/svg+xml;base64,…">` in some HTML. */
+function embeddedSvgs(html: string): string[] {
+  return [...html.matchAll(/<img src="data:image\/svg\+xml;base64,([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1], "base64").toString("utf8"));
+}
+
 /** The one execute_result's data of a cell that succeeded. */
 function resultData(cell: Executed): Json {
   expect(cell.reply.status, JSON.stringify(cell.reply)).toBe("ok");
@@ -255,14 +260,17 @@ describe("ricci kernel", () => {
     expect(resultData(await executed("afterEndlessWait"))).toEqual({ "text/plain": "420" });
   });
 
-  it("shows an expression as LaTeX, SVG diagram and text", async () => {
+  it("shows an expression as HTML (formula beside diagram), LaTeX, SVG diagram and text", async () => {
     const data = resultData(await executed("expression"));
-    expect(Object.keys(data).sort()).toEqual(["image/svg+xml", "text/latex", "text/plain"]);
+    expect(Object.keys(data).sort()).toEqual(["image/svg+xml", "text/html", "text/latex", "text/plain"]);
     const latex = data["text/latex"] as string;
     expect(latex.startsWith("$$") && latex.endsWith("$$")).toBe(true);
     expect(latex).toMatch(/W/);
     expect(latex).toMatch(/x/);
     expect(data["image/svg+xml"]).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    const html = data["text/html"] as string;
+    expect(html).toContain(latex);
+    expect(embeddedSvgs(html)).toEqual([data["image/svg+xml"]]);
     const text = data["text/plain"] as string;
     expect(text).toMatch(/W/);
     expect(text).not.toBe(latex);
@@ -279,7 +287,7 @@ describe("ricci kernel", () => {
     const id = (first.transient as Json).display_id;
     expect(typeof id).toBe("string");
     expect((update.transient as Json).display_id).toBe(id);
-    expect(Object.keys(diagram.data as Json)).toEqual(expect.arrayContaining(["text/latex", "image/svg+xml", "text/plain"]));
+    expect(Object.keys(diagram.data as Json)).toEqual(expect.arrayContaining(["text/html", "text/latex", "image/svg+xml", "text/plain"]));
   });
 
   it("awaits a promised MIME bundle (chartBundle) and shows chart specs as Vega-Lite + SVG", async () => {
@@ -288,7 +296,8 @@ describe("ricci kernel", () => {
     expect(spec.data.values).toHaveLength(2);
     expect(bundle["image/svg+xml"]).toMatch(/^<svg/);
     const fromSpec = resultData(await executed("chartSpec"));
-    expect(Object.keys(fromSpec).sort()).toEqual(["application/vnd.vegalite.v6+json", "image/svg+xml", "text/plain"]);
+    expect(Object.keys(fromSpec).sort()).toEqual(["application/vnd.vegalite.v6+json", "image/svg+xml", "text/html", "text/plain"]);
+    expect(embeddedSvgs(fromSpec["text/html"] as string)).toEqual([fromSpec["image/svg+xml"]]);
   });
 
   it("shows an object through its [Symbol.for(\"ricci.display\")]() bundle", async () => {
@@ -308,4 +317,84 @@ describe("ricci kernel", () => {
     expect(restart.exit_code).toBe(0);
     expect(restart.seconds).toBeLessThan(5);
   });
+});
+
+// -- what a reader of an exported notebook sees ----------------------------------------------
+
+/** A notebook for the ricci kernel with these code cells (the .ipynb JSON). */
+function notebookOf(cells: string[]): string {
+  return JSON.stringify({
+    cells: cells.map((source, i) => ({ cell_type: "code", id: `cell-${i}`, execution_count: null, metadata: {}, outputs: [], source })),
+    metadata: { kernelspec: { name: "ricci", display_name: "ricci (TypeScript)", language: "typescript" } },
+    nbformat: 4,
+    nbformat_minor: 5,
+  });
+}
+
+const decodeHtml = (html: string): string => html.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+
+/** The page's body outside the elements MathJax 2 does not typeset (tex2jax's skipTags; code cells are in <pre>). */
+function typesetText(page: string): string {
+  return page.slice(page.indexOf("<body")).replace(/<(script|noscript|style|textarea|pre|code)\b[\s\S]*?<\/\1>/g, "");
+}
+
+describe("a notebook exported with nbconvert --to html", () => {
+  it("shows each expression's formula as MathJax-typesettable $$…$$ and its diagram as a non-empty SVG image, and charts as images", async () => {
+    const { toLatex, toLatexDerivation, toSvg, dot, grad, grpoLoss, simplify, variable, MATHJAX2_MAX_BUFFER } = await import("../src/index.js");
+    const dir = mkdtempSync(join(tmpdir(), "ricci-nbconvert-"));
+    try {
+      const cells = [
+        'dot(variable("x", { batch: 8, in: 4 }), variable("W", { in: 4, out: 3 }))',
+        [
+          "const te = { group: 2, sample: 3, t: 4 };",
+          'const [logp, oldLogp, refLogp, mask] = ["logp", "oldLogp", "refLogp", "mask"].map((n) => variable(n, te));',
+          'const rewards = variable("rewards", { group: 2, sample: 3 });',
+          "simplify(grad(grpoLoss({ logp: logp, oldLogp: oldLogp, refLogp: refLogp, rewards: rewards, mask: mask }).loss, logp))",
+        ].join("\n"),
+        'lineChart({ title: "nbconvert chart", data: [{ step: 1, loss: 2 }, { step: 2, loss: 1 }], x: "step", y: "loss" })',
+      ];
+      writeFileSync(join(dir, "display.ipynb"), notebookOf(cells));
+      const env = { ...process.env, JUPYTER_PATH: join(prefix, "share", "jupyter"), JUPYTER_RUNTIME_DIR: join(prefix, "runtime"), PYTHONDONTWRITEBYTECODE: "1" };
+      const run = await runProcess(
+        "/usr/bin/jupyter",
+        ["nbconvert", "--to", "html", "--execute", "--ExecutePreprocessor.kernel_name=ricci", "--ExecutePreprocessor.timeout=600", "--output-dir", dir, join(dir, "display.ipynb")],
+        env,
+      );
+      expect(run.code, run.stderr).toBe(0);
+      const page = readFileSync(join(dir, "display.html"), "utf8");
+
+      // The page loads MathJax and has it typeset $$…$$ display maths.
+      expect(page).toMatch(/<script[^>]+src="[^"]*MathJax\.js/);
+      expect(page).toContain("displayMath: [ ['$$','$$']");
+
+      // Every output went through text/html: no emptied image/svg+xml output, no raw LaTeX output.
+      expect(page).not.toContain('data-mime-type="image/svg+xml"');
+      expect(page).not.toContain('data-mime-type="text/latex"');
+
+      // The diagrams: non-empty SVG images with the boxes and wires of the expressions.
+      const svgs = embeddedSvgs(page);
+      const x = variable("x", { batch: 8, in: 4 });
+      const W = variable("W", { in: 4, out: 3 });
+      expect(svgs).toContain(toSvg(dot(x, W)));
+      const product = svgs.find((svg) => svg === toSvg(dot(x, W)))!;
+      for (const label of ["x", "W", "in", "batch", "out"]) expect(product).toContain(`>${label}</text>`);
+      expect(svgs.some((svg) => svg.includes(">nbconvert chart</text>"))).toBe(true);
+
+      // The formulas, where MathJax typesets them and as it will read them (entities decoded).
+      const maths = [...typesetText(page).matchAll(/\$\$([\s\S]*?)\$\$/g)].map((m) => decodeHtml(m[1]));
+      expect(maths).toContain(toLatex(dot(x, W)));
+      const te = { group: 2, sample: 3, t: 4 };
+      const [logp, oldLogp, refLogp, mask] = ["logp", "oldLogp", "refLogp", "mask"].map((n) => variable(n, te));
+      const gradient = simplify(grad(grpoLoss({ logp, oldLogp, refLogp, rewards: variable("rewards", { group: 2, sample: 3 }), mask }).loss, logp));
+      const blocks = toLatexDerivation(gradient);
+      expect(blocks.length).toBeGreaterThan(1);
+      for (const block of blocks) expect(maths).toContain(block);
+      for (const tex of maths) {
+        expect(tex.length).toBeLessThan(MATHJAX2_MAX_BUFFER);
+        expect(tex).not.toContain("#");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });

@@ -25,12 +25,13 @@ describe("notebooks at --size ci", () => {
     for (const run of first) expect(run.outcome, run.notebook).toMatch(/^outcome: /);
   }, 3_600_000);
 
-  it("show expressions as LaTeX and SVG diagrams, and training curves as Vega-Lite charts with an SVG fallback", () => {
+  it("show expressions as HTML (LaTeX beside the diagram), LaTeX and SVG, and training curves as Vega-Lite charts with HTML and SVG fallbacks", () => {
     const all = new Set(first.flatMap((r) => r.mimeTypes));
-    for (const mime of ["text/latex", "image/svg+xml", "application/vnd.vegalite.v6+json", "text/plain"]) expect(all.has(mime), mime).toBe(true);
+    for (const mime of ["text/html", "text/latex", "image/svg+xml", "application/vnd.vegalite.v6+json", "text/plain"]) expect(all.has(mime), mime).toBe(true);
     for (const run of first.filter((r) => /^0[1-7]/.test(r.notebook))) {
       expect(run.mimeTypes, run.notebook).toContain("application/vnd.vegalite.v6+json");
       expect(run.mimeTypes, run.notebook).toContain("text/latex");
+      expect(run.mimeTypes, run.notebook).toContain("text/html");
     }
     const tour = JSON.parse(readFileSync(first[0].path, "utf8")) as { cells: { outputs?: { data?: Record<string, unknown> }[] }[] };
     const svgs = tour.cells.flatMap((c) => (c.outputs ?? []).map((o) => o.data?.["image/svg+xml"])).filter((s) => s !== undefined);

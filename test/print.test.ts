@@ -1,8 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Expr, add, constant, delta, dot, einsum, exp, fn, gather, grad, hvp, logSoftmax, logsumexp, max, mean, minimum, mul, ones, pow, rename, scale, softmax, stopGradient, sub, sum, tanh, toLatex, toSvg, toText, variable } from "../src/index.js";
+import {
+  type DerivationOptions, type Expr, type Inputs, MATHJAX2_MAX_BUFFER, add, constant, crossEntropy, delta, derivation, dot, einsum, evaluate, exp, fn, gather, grad, grpoLoss, hvp,
+  logSoftmax, logsumexp, max, mean, minimum, mul, ones, pow, rename, scale, simplify, softmax, stopGradient, sub, sum, tanh, toHtml,
+  toLatex, toLatexDerivation, toSvg, toText, variable, variablesOf,
+} from "../src/index.js";
 import { serialize } from "../src/print/diagram.js";
 import { formatNumber } from "../src/print/format.js";
+import { breakLines, displayBlocks, topLevelPieces, visualWidth } from "../src/print/layout.js";
+import { readableEdgeNames, withReadableEdgeNames } from "../src/print/readable.js";
 
 const W = variable("W", { in: 4, out: 3 });
 const x = variable("x", { batch: 8, in: 4 });
@@ -487,6 +493,251 @@ describe("printers on random expressions", () => {
         }
       }),
       { numRuns: 80, seed: 20240607 },
+    );
+  });
+});
+
+// --- readable edge names, derivations, layout, HTML ------------------------------------------------
+
+/** Notebook 05's GRPO gradient (notebooks/src/05-grpo.ts): simplification leaves reserved `#` edges in it. */
+function grpoGradient(): { gradient: Expr; inputs: Expr[] } {
+  const te = { group: 2, sample: 3, t: 4 };
+  const [logp, oldLogp, refLogp, mask] = ["logp", "oldLogp", "refLogp", "mask"].map((n) => variable(n, te));
+  const rewards = variable("rewards", { group: 2, sample: 3 });
+  const g = grpoLoss({ logp, oldLogp, refLogp, rewards, mask });
+  return { gradient: simplify(grad(g.loss, logp)), inputs: [logp, oldLogp, refLogp, mask, rewards] };
+}
+
+/** Deterministic pseudo-random values for every variable of `e` (masks 0/1, the rest in (-1, 1)). */
+function valuesFor(e: Expr, seed = 1): Record<string, Float64Array> {
+  let state = seed;
+  const next = (): number => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const values: Record<string, Float64Array> = {};
+  for (const v of variablesOf(e)) {
+    const n = v.edges.reduce((k, d) => k * d.size, 1);
+    values[v.name] = Float64Array.from({ length: n }, () => (v.name === "mask" ? (next() < 0.7 ? 1 : 0) : next() * 2 - 1));
+  }
+  return values;
+}
+
+/** The value of a derivation: each definition evaluated once the names it uses have values, the first step last. */
+function evaluateDerivation(e: Expr, inputs: Inputs, options: DerivationOptions = {}): Float64Array {
+  const steps = derivation(e, options);
+  const values: Record<string, Float64Array> = { ...(inputs as Record<string, Float64Array>) };
+  const ready = (step: (typeof steps)[number]): boolean => variablesOf(step.expr).every((v) => v.name in values);
+  let pending = steps.slice(1);
+  while (pending.length > 0) {
+    const next = pending.find(ready);
+    if (next === undefined) throw new Error(`definitions use each other in a cycle: ${pending.map((s) => s.name).join(", ")}`);
+    values[next.name!] = evaluate(next.expr, values).data;
+    pending = pending.filter((s) => s !== next);
+  }
+  return evaluate(steps[0].expr, values).data;
+}
+
+/** The LaTeX inside every `$$…$$` of a text, HTML entities decoded. */
+function displayMaths(text: string): string[] {
+  return [...text.matchAll(/\$\$([\s\S]*?)\$\$/g)].map((m) => m[1].replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&"));
+}
+
+describe("readable edge names", () => {
+  it("names ricci's reserved # edges after the edge they are renamed from, with primes, and prints no #", () => {
+    const { gradient } = grpoGradient();
+    const reserved = readableEdgeNames(gradient);
+    // The test is only meaningful if simplification really left reserved names.
+    expect([...reserved.keys()].every((name) => name.startsWith("#"))).toBe(true);
+    expect(reserved.size).toBeGreaterThanOrEqual(2);
+    expect(new Set(reserved.values()).size).toBe(reserved.size);
+    expect([...reserved.values()]).toEqual(expect.arrayContaining(["sample'", "sample''"]));
+    expect(toText(gradient)).toContain("#");
+    const latex = toLatex(gradient);
+    expect(latex).not.toContain("#");
+    expect(latex).toContain("\\mathrm{sample}'");
+    expect(latexBalanced(latex)).toBe(true);
+    expect(toSvg(gradient)).not.toContain("#0");
+  });
+
+  it("prints a one-hot's reserved edge and its rename readably (notebook 01's cross-entropy gradient)", () => {
+    const z = variable("logits", { batch: 2, seq: 3, vocab: 5 });
+    const ce = crossEntropy({ logits: z, targets: variable("targets", { batch: 2, seq: 3 }), mask: variable("mask", { batch: 2, seq: 3 }) });
+    const gradient = simplify(grad(ce, z));
+    expect(toText(gradient)).toContain("onehot_{#0}");
+    const latex = toLatex(gradient);
+    expect(latex).not.toContain("#");
+    expect(latex).toContain("\\mathrm{onehot}_{\\mathrm{vocab}'}");
+    expect(latex).toContain("\\right|_{\\mathrm{vocab}'\\to \\mathrm{vocab}}");
+  });
+
+  it("is a renaming of bound edges only: the value is unchanged", () => {
+    const { gradient } = grpoGradient();
+    const values = valuesFor(gradient);
+    const readable = withReadableEdgeNames(gradient);
+    expect(readable).not.toBe(gradient);
+    expect(readable.edges).toEqual(gradient.edges);
+    expect(Array.from(evaluate(readable, values).data)).toEqual(Array.from(evaluate(gradient, values).data));
+    // An expression without reserved names is returned as it is.
+    expect(withReadableEdgeNames(dot(x, W))).toBe(dot(x, W));
+  });
+
+  it("keeps primes as primes in LaTeX names", () => {
+    expect(toLatex(variable("v", { "sample'": 2 }))).toBe("v_{\\mathrm{sample}'}");
+    expect(toLatex(variable("v", { "k''": 2 }))).toBe("v_{k''}");
+  });
+});
+
+describe("derivation", () => {
+  it("leaves a small expression whole", () => {
+    const steps = derivation(dot(x, W));
+    expect(steps).toHaveLength(1);
+    expect(steps[0]).toMatchObject({ name: null, placeholder: null });
+    expect(steps[0].expr).toBe(dot(x, W));
+    expect(toLatexDerivation(dot(x, W))).toEqual([toLatex(dot(x, W))]);
+  });
+
+  it("names a subexpression printed several times, once, in terms of which the rest reads", () => {
+    const centred = sub(a, mean(a));
+    const e = mul(centred, pow(add(sum(mul(centred, centred)), 1e-4), -0.5));
+    const steps = derivation(e, { sharedWidth: 4 });
+    expect(steps.length).toBeGreaterThan(1);
+    const [main, ...parts] = steps;
+    // The centred term is defined once and used by name twice in the main step.
+    const name = parts.find((p) => toText(p.expr) === toText(centred))?.name;
+    expect(name).toBeDefined();
+    expect(toText(main.expr).split(`${name}[i]`).length - 1).toBeGreaterThanOrEqual(2);
+    expect(toText(main.expr)).not.toContain(toText(centred));
+  });
+
+  it("computes what the expression computes (definitions substituted back), for notebook 05's GRPO gradient", () => {
+    const { gradient } = grpoGradient();
+    const steps = derivation(gradient);
+    expect(steps.length).toBeGreaterThan(3);
+    // Names are distinct capital letters, none a variable's name.
+    const names = steps.slice(1).map((s) => s.name!);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of names) expect(n).toMatch(/^[A-Z]\d*$/);
+    for (const v of variablesOf(gradient)) expect(names).not.toContain(v.name);
+    for (const seed of [1, 2, 3]) {
+      const values = valuesFor(gradient, seed);
+      const expected = Array.from(evaluate(gradient, values).data);
+      const got = Array.from(evaluateDerivation(gradient, values));
+      expect(got.length).toBe(expected.length);
+      got.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 12));
+    }
+  });
+
+  it("prints notebook 05's GRPO gradient in blocks MathJax 2 accepts: each under its 5120-character buffer, no #", () => {
+    const { gradient } = grpoGradient();
+    expect(MATHJAX2_MAX_BUFFER).toBe(5 * 1024);
+    // As one formula the gradient is over the buffer: the reason for the derivation.
+    expect(toLatex(gradient).length).toBeGreaterThan(MATHJAX2_MAX_BUFFER);
+    const blocks = toLatexDerivation(gradient);
+    expect(blocks.length).toBeGreaterThan(1);
+    for (const block of blocks) {
+      expect(block.length).toBeLessThan(MATHJAX2_MAX_BUFFER);
+      expect(block).not.toContain("#");
+      expect(latexBalanced(block)).toBe(true);
+    }
+    expect(blocks[1]).toMatch(/^(\\begin\{aligned\})?\\text\{where\}/);
+    // Every named part is defined by exactly one block.
+    for (const step of derivation(gradient).slice(1)) {
+      expect(blocks.filter((b) => b.includes(`${toLatex(step.placeholder!)} = `) || b.includes(`${toLatex(step.placeholder!)} &= `))).toHaveLength(1);
+    }
+    const html = toHtml(gradient);
+    for (const tex of displayMaths(html)) {
+      expect(tex.length).toBeLessThan(MATHJAX2_MAX_BUFFER);
+      expect(tex).not.toContain("#");
+    }
+  });
+
+  it("splits a formula too long for one block at its terms, every block under the limit", () => {
+    const terms = Array.from({ length: 300 }, (_, k) => variable(`v${k}`, { i: 2 }));
+    const e = add(...terms);
+    const blocks = toLatexDerivation(e, { maxBlockChars: 1000 });
+    expect(blocks.length).toBeGreaterThan(3);
+    for (const block of blocks) {
+      expect(block.length).toBeLessThanOrEqual(1000);
+      expect(latexBalanced(block)).toBe(true);
+    }
+    // No term is lost or cut: every variable appears exactly once across the blocks.
+    const all = blocks.join(" ");
+    for (let k = 0; k < 300; k++) expect(all.split(`\\mathrm{v${k}}_{i}`).length - 1).toBe(1);
+  });
+});
+
+describe("layout", () => {
+  it("measures what is drawn, not the markup", () => {
+    expect(visualWidth("\\mathrm{batch}")).toBe(5);
+    expect(visualWidth("x_{\\mathrm{batch}}")).toBeCloseTo(1 + 0.7 * 5);
+    expect(visualWidth("\\left(a\\right)")).toBe(3);
+    expect(visualWidth("\\frac{1}{150}")).toBeLessThan(4);
+  });
+
+  it("breaks only at the top level, before terms or between factors, never after a \\sum or a coefficient", () => {
+    expect(topLevelPieces("a + b \\left(c + d\\right)", ["term"])).toEqual(["a", "+ b \\left(c + d\\right)"]);
+    expect(topLevelPieces("\\frac{1}{3} \\sum_{\\mathrm{in}} x_{i} W_{j}", ["factor"])).toEqual(["\\frac{1}{3} \\sum_{\\mathrm{in}} x_{i}", "W_{j}"]);
+    expect(topLevelPieces("e^{a + b} c", ["term"])).toEqual(["e^{a + b} c"]);
+    expect(breakLines("a + b + c", 1)).toEqual(["a", "+ b", "+ c"]);
+    expect(breakLines("a + b", 100)).toEqual(["a + b"]);
+  });
+
+  it("wraps long lines into an aligned environment under the definition's name", () => {
+    const long = Array.from({ length: 20 }, (_, k) => `x_{${k}}`).join(" + ");
+    const [block] = displayBlocks("A_{i}", long, { lineWidth: 20, maxChars: 4096 });
+    expect(block.startsWith("\\begin{aligned}A_{i} &= x_{0}")).toBe(true);
+    expect(block.endsWith("\\end{aligned}")).toBe(true);
+    expect(block).toContain(" \\\\ &\\quad {}+ x_{");
+    expect(displayBlocks("A", "a + b", { lineWidth: 20, maxChars: 4096 })).toEqual(["A = a + b"]);
+  });
+});
+
+describe("toHtml", () => {
+  it("shows each step's LaTeX as $$…$$ beside an <img> of its diagram", () => {
+    const { gradient } = grpoGradient();
+    const html = toHtml(gradient);
+    const steps = derivation(gradient);
+    expect(displayMaths(html)).toEqual(toLatexDerivation(gradient));
+    const images = [...html.matchAll(/<img src="data:image\/svg\+xml;base64,([A-Za-z0-9+/=]+)" width="(\d+)" height="(\d+)" alt="([^"]*)"/g)];
+    expect(images).toHaveLength(steps.length);
+    images.forEach((m, i) => {
+      const svg = Buffer.from(m[1], "base64").toString("utf8");
+      expect(svg).toBe(toSvg(steps[i].expr));
+      expect(svg).toContain(`width="${m[2]}" height="${m[3]}"`);
+    });
+    // A placeholder of the first step is drawn as a box named like its definition.
+    const first = checkedSvg(toSvg(steps[0].expr));
+    expect(texts(first)).toEqual(expect.arrayContaining(steps.slice(1).map((s) => s.name!).filter((n) => toText(steps[0].expr).includes(`${n}[`))));
+  });
+
+  it("escapes LaTeX for HTML (a comparison's > stays maths, not markup)", () => {
+    const html = toHtml(mul(a, pow(sub(b, c), 2)));
+    expect(html).not.toMatch(/\$\$[^$]*<(?!img|div|\/div)/);
+    const gradientHtml = toHtml(grpoGradient().gradient);
+    expect(gradientHtml).toContain("&gt;");
+    expect(displayMaths(gradientHtml).some((tex) => tex.includes(" > "))).toBe(true);
+  });
+});
+
+describe("derivations of random expressions", () => {
+  it("compute the expression's value, balance every block and leave no # — also after simplify", () => {
+    fc.assert(
+      fc.property(randomExpr, fc.integer({ min: 1, max: 1000 }), (e, seed) => {
+        const gradient = grad(sum(e), [p, q, r])[0];
+        for (const t of [e, gradient, simplify(gradient)]) {
+          // Narrow settings, so that even these small expressions get named parts.
+          const options = { lineWidth: 8, maxStepWidth: 12, maxUnbreakableWidth: 8, sharedWidth: 2, minRemainderWidth: 2 };
+          const values = valuesFor(t, seed);
+          const expected = Array.from(evaluate(t, values).data);
+          const steps = derivation(t, options);
+          const got = Array.from(evaluateDerivation(t, values, options));
+          got.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 9));
+          expect(new Set(steps.map((s) => s.name)).size).toBe(steps.length);
+          for (const block of toLatexDerivation(t, options)) {
+            expect(latexBalanced(block)).toBe(true);
+            expect(block).not.toContain("#");
+          }
+        }
+      }),
+      { numRuns: 60, seed: 20261207 },
     );
   });
 });

@@ -248,12 +248,19 @@ describe("chartBundle and writeChart", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it("packs the spec, its SVG and a text line under the three MIME keys", async () => {
+  it("packs the spec, its SVG as an <img> in HTML and as SVG, and a text line under four MIME keys", async () => {
     const bundle = await chartBundle(spec);
-    expect(Object.keys(bundle).sort()).toEqual([VEGALITE_MIME, "image/svg+xml", "text/plain"].sort());
+    expect(Object.keys(bundle).sort()).toEqual([VEGALITE_MIME, "text/html", "image/svg+xml", "text/plain"].sort());
     expect(bundle[VEGALITE_MIME]).toEqual(spec);
     expect(bundle[VEGALITE_MIME]).not.toBe(spec);
     expect(bundle["image/svg+xml"]).toBe(await renderSvg(spec));
+    // The HTML fallback (what Notebook 6 and nbconvert show) is one image holding exactly that SVG.
+    const image = /^<img src="data:image\/svg\+xml;base64,([A-Za-z0-9+/=]+)" width="(\d+)" height="(\d+)" alt="([^"]*)"[^>]*>$/.exec(bundle["text/html"]);
+    expect(image).not.toBeNull();
+    expect(Buffer.from(image![1], "base64").toString("utf8")).toBe(bundle["image/svg+xml"]);
+    expect(bundle["image/svg+xml"]).toContain(`width="${image![2]}" height="${image![3]}"`);
+    const alt = image![4].replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&amp;/g, "&");
+    expect(alt).toBe(bundle["text/plain"]);
     expect(bundle["text/plain"]).toContain("Held-out loss");
     expect(bundle["text/plain"]).toContain("4 points");
     expect(JSON.parse(JSON.stringify(bundle))).toEqual(bundle);

@@ -2,8 +2,8 @@
  * Rich display: how a cell's value becomes a MIME bundle, and the `display`, `displayHandle` and
  * `clearOutput` functions that cells call (their types are in cell-api.d.ts).
  *
- *   expression (kind + edges)       → text/latex ($$…$$), image/svg+xml (diagram), text/plain
- *   Vega-Lite spec (lineChart)      → chartBundle: application/vnd.vegalite.v6+json, SVG, text
+ *   expression (kind + edges)       → text/html (formula beside diagram), text/latex, image/svg+xml, text/plain
+ *   Vega-Lite spec (lineChart)      → chartBundle: application/vnd.vegalite.v6+json, HTML, SVG, text
  *   [Symbol.for("ricci.display")]() → the bundle it returns (may be a Promise)
  *   a MIME bundle                   → itself
  *   anything else                   → text/plain (strings as they are, other values inspected)
@@ -84,10 +84,17 @@ export async function mimeBundleOf(ricci: RicciModule, value: unknown): Promise<
   return { "text/plain": plainText(value) };
 }
 
-/** LaTeX, diagram and text of an expression; a printer that fails leaves its MIME type out, not the others. */
+/**
+ * Formula and diagram of an expression; a printer that fails leaves its MIME type out, not the
+ * others. Front ends show the first type they rank highest, and Notebook 6, JupyterLab and
+ * nbconvert all rank text/html first: it holds both (each step's `$$…$$` beside its diagram, see
+ * src/print/html.ts). The plain types serve other clients: LaTeX (the same derivation, one
+ * `$$…$$` per block, each under MathJax 2's buffer), the SVG of the whole expression, and text.
+ */
 function expressionBundle(ricci: RicciModule, e: Expr): MimeBundle {
   const printers: [mimeType: string, print: () => string][] = [
-    ["text/latex", () => `$$${ricci.toLatex(e)}$$`],
+    ["text/html", () => ricci.toHtml(e)],
+    ["text/latex", () => ricci.toLatexDerivation(e).map((block) => `$$${block}$$`).join("\n")],
     ["image/svg+xml", () => ricci.toSvg(e)],
     ["text/plain", () => ricci.toText(e)],
   ];

@@ -26,7 +26,7 @@ class RicciKernelTests(jupyter_kernel_test.KernelTests):
 
     completion_samples = [
         # A preloaded ricci export, a variable of an earlier line, a member of a global.
-        {"text": "toLat", "matches": {"toLatex"}},
+        {"text": "toTex", "matches": {"toText"}},
         {"text": "const myLongVariableName = 1;\nmyLongVar", "matches": {"myLongVariableName"}},
         {"text": "Math.hyp", "matches": {"hypot"}},
     ]

@@ -176,6 +176,38 @@ export function childrenOf(e: Expr): readonly Expr[] {
   }
 }
 
+/**
+ * `e` with its children replaced by nodes that have the same edges (so `e`'s own edges stay
+ * valid): how printers put a named placeholder where a subexpression was.
+ */
+export function replaceChildren(e: Expr, kids: readonly Expr[]): Expr {
+  const old = childrenOf(e);
+  if (kids.length !== old.length || kids.some((k, i) => k.edges.length !== old[i].edges.length || k.edges.some((d, j) => d.name !== old[i].edges[j].name))) {
+    throw new Error("replaceChildren: a replacement must have the edges of the child it replaces");
+  }
+  if (kids.every((k, i) => k === old[i])) return e;
+  switch (e.kind) {
+    case "variable":
+    case "constant":
+    case "delta":
+      return e;
+    case "oneHot":
+      return intern({ kind: "oneHot", index: kids[0], edge: e.edge, edges: e.edges });
+    case "product":
+      return intern({ kind: "product", factors: kids, edges: e.edges });
+    case "sum":
+      return intern({ kind: "sum", terms: kids, weights: e.weights, edges: e.edges });
+    case "elementwise":
+      return intern({ kind: "elementwise", fn: e.fn, param: e.param, args: kids, edges: e.edges });
+    case "edgeFunction":
+      return intern({ kind: "edgeFunction", fn: e.fn, edge: e.edge, arg: kids[0], edges: e.edges });
+    case "rename":
+      return intern({ kind: "rename", arg: kids[0], mapping: e.mapping, edges: e.edges });
+    case "stopGradient":
+      return intern({ kind: "stopGradient", arg: kids[0], edges: e.edges });
+  }
+}
+
 /** Nodes reachable from `roots`, children before parents (no recursion: deep graphs are fine). */
 export function topologicalOrder(roots: readonly Expr[]): Expr[] {
   const order: Expr[] = [];

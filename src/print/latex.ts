@@ -7,19 +7,21 @@ import type { Expr } from "../dsl/expr.js";
 import { EDGE_FUNCTIONS } from "../dsl/edgeFunctions.js";
 import { ruleOf } from "../dsl/functions.js";
 import { contractedEdges, foldDag, formatNumber } from "./format.js";
+import { withReadableEdgeNames } from "./readable.js";
 
 /**
  * How tightly a printed form binds. `\sum_k …` extends to the right, so it is parenthesised
  * as a factor; a sum is parenthesised inside any product.
  */
-const enum Binding {
+export const enum Binding {
   Sum = 0,
   BigOperator = 1,
   Product = 2,
   Atom = 3,
 }
 
-interface Printed {
+/** A node's LaTeX and how tightly it binds (whether a parent must parenthesise it). */
+export interface Printed {
   readonly tex: string;
   readonly binding: Binding;
 }
@@ -27,11 +29,12 @@ interface Printed {
 const atom = (tex: string): Printed => ({ tex, binding: Binding.Atom });
 const parens = (tex: string): string => `\\left(${tex}\\right)`;
 
-/** A name as LaTeX: one letter (with primes) stays italic, longer names are upright text. */
+/** A name as LaTeX: one letter stays italic, longer names are upright text; primes stay primes (`\\mathrm{sample}'`). */
 export function nameLatex(name: string): string {
-  if (/^[A-Za-z]'*$/.test(name)) return name;
-  const escaped = name.replace(/[#_]/g, (c) => `\\${c}`);
-  return `\\mathrm{${escaped}}`;
+  const [, base, primes] = /^(.*?)('*)$/.exec(name)!;
+  if (/^[A-Za-z]$/.test(base) || base === "") return name;
+  const escaped = base.replace(/[#_]/g, (c) => `\\${c}`);
+  return `\\mathrm{${escaped}}${primes}`;
 }
 
 const subscript = (names: readonly string[]): string => (names.length === 0 ? "" : `_{${names.join(",")}}`);
@@ -106,7 +109,8 @@ function renameLatex(e: Extract<Expr, { kind: "rename" }>, child: (c: Expr) => P
   return atom(`\\left.${body}\\right|${subscript(e.mapping.map(([from, to]) => arrow(from, to)))}`);
 }
 
-function printNode(e: Expr, child: (c: Expr) => Printed): Printed {
+/** The LaTeX of one node from its children's: the rule per node kind that every LaTeX printer folds with. */
+export function latexNode(e: Expr, child: (c: Expr) => Printed): Printed {
   switch (e.kind) {
     case "variable":
       return atom(`${nameLatex(e.name)}${edgeSubscript(e)}`);
@@ -135,7 +139,12 @@ function printNode(e: Expr, child: (c: Expr) => Printed): Printed {
   }
 }
 
-/** LaTeX in index notation: `toLatex(dot(x, W))` → `\sum_{\mathrm{in}} x_{\mathrm{batch},\mathrm{in}} W_{\mathrm{in},\mathrm{out}}`. */
+/**
+ * LaTeX in index notation, as one formula with shared subexpressions written out in full (see
+ * toLatexDerivation for large ones): `toLatex(dot(x, W))` →
+ * `\sum_{\mathrm{in}} x_{\mathrm{batch},\mathrm{in}} W_{\mathrm{in},\mathrm{out}}`. Edges ricci named itself
+ * (`#0`) print as readable names (`\mathrm{sample}'`).
+ */
 export function toLatex(e: Expr): string {
-  return foldDag(e, printNode).tex;
+  return foldDag(withReadableEdgeNames(e), latexNode).tex;
 }

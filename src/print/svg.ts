@@ -39,6 +39,7 @@ import {
   textWidth,
 } from "./diagram.js";
 import { formatNumber } from "./format.js";
+import { withReadableEdgeNames } from "./readable.js";
 
 export interface SvgOptions {
   /** Print each free edge's size next to its name (default true). */
@@ -600,7 +601,8 @@ function routeFreeEdges(canvas: Canvas, pending: readonly { port: Port; atom: nu
  */
 export function toSvg(e: Expr, options: SvgOptions = {}): string {
   const ctx: Context = { showSizes: options.showSizes ?? true, maxWidth: options.maxWidth ?? 960 };
-  const drawing = standalone(e, ctx);
+  // Edges ricci named itself (`#0`) are labelled as the printers write them (`sample'`).
+  const drawing = standalone(withReadableEdgeNames(e), ctx);
   const margin = 12;
   const width = Math.ceil(drawing.width + 2 * margin);
   const height = Math.ceil(drawing.height + 2 * margin);

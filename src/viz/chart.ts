@@ -4,6 +4,7 @@
  */
 import type { TopLevelSpec } from "vega-lite";
 import { check } from "../errors.js";
+import { svgImage } from "../print/html.js";
 import { writeFileAtomic } from "../util/atomicWrite.js";
 
 /** Schema URL for the installed Vega-Lite major version (6). */
@@ -195,9 +196,15 @@ function renumberDefIds(svg: string): string {
   });
 }
 
-/** What a Jupyter kernel sends for a chart: the live spec, an SVG fallback and a text line. */
+/**
+ * What a Jupyter kernel sends for a chart: the live spec, the rendered chart as HTML and as SVG,
+ * and a text line. Front ends without a Vega-Lite 6 renderer (Notebook 6, JupyterLab's renderer
+ * knows v3–v5, nbconvert) show the HTML: an `<img>` of the SVG, which survives HTML sanitisers and
+ * nbconvert's export (a bare image/svg+xml output is emptied there; see print/html.ts).
+ */
 export interface ChartBundle {
   [VEGALITE_MIME]: TopLevelSpec;
+  "text/html": string;
   "image/svg+xml": string;
   "text/plain": string;
 }
@@ -207,7 +214,8 @@ export async function chartBundle(spec: TopLevelSpec): Promise<ChartBundle> {
   const svg = await renderSvg(spec);
   // A JSON round trip guarantees the stored spec is exactly what the notebook file will hold.
   const json = JSON.parse(JSON.stringify(spec)) as TopLevelSpec;
-  return { [VEGALITE_MIME]: json, "image/svg+xml": svg, "text/plain": describeChart(spec) };
+  const text = describeChart(spec);
+  return { [VEGALITE_MIME]: json, "text/html": svgImage(svg, text), "image/svg+xml": svg, "text/plain": text };
 }
 
 /** A one-line plain-text stand-in, e.g. `<chart "loss": line, 40 points>`. */
