@@ -1,6 +1,10 @@
 /** Statistics over seeds (src/pipeline/seeds.ts): the t-interval of a mean and the paired bootstrap interval of a gain. */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { meanInterval, pairedGain } from "../src/pipeline/seeds.js";
+import { describeLabels } from "../src/pipeline/report.js";
+import { meanInterval, pairedGain, writeSeedsReport } from "../src/pipeline/seeds.js";
 
 describe("intervals over seeds", () => {
   it("give the mean and its 95% t-interval", () => {
@@ -28,5 +32,29 @@ describe("intervals over seeds", () => {
     expect(g.high).toBeLessThan(0.12);
     expect(g.low).toBeLessThan(g.gain);
     expect(() => pairedGain(["01"], ["011"])).toThrow(/seed 0 has 2 problems before and 3 after/);
+  });
+});
+
+describe("label budgets in the reports", () => {
+  it("say what each stage trained on", () => {
+    expect(describeLabels({ goldAnswers: 1000, verifierCalls: 0, preferencePairs: 0 })).toBe("1,000 gold answers");
+    expect(describeLabels({ goldAnswers: 0, verifierCalls: 40000, preferencePairs: 3129 })).toBe("40,000 verifier calls → 3,129 pairs");
+    expect(describeLabels({ goldAnswers: 0, verifierCalls: 0, preferencePairs: 0 })).toBe("none");
+    expect(describeLabels(undefined)).toBe("–");
+  });
+
+  it("the seeds report has a labels column and the reward model's label budget", () => {
+    const root = mkdtempSync(join(tmpdir(), "ricci-seeds-"));
+    const run = (sft: string, dpo: string) => [
+      { stage: "sft", summary: { testAccuracy: 0.5, testCorrect: sft, labels: { goldAnswers: 1000, verifierCalls: 0, preferencePairs: 0 } } },
+      { stage: "rm", summary: { testPairwiseAccuracy: 0.8, testConstructedPairwiseAccuracy: 0.9, labels: { goldAnswers: 0, verifierCalls: 40000, preferencePairs: 3000 } } },
+      { stage: "dpo", summary: { testAccuracy: 0.75, testCorrect: dpo, labels: { goldAnswers: 0, verifierCalls: 40000, preferencePairs: 3000 } } },
+    ];
+    const path = writeSeedsReport(root, "ci", [0, 1], [run("0101", "1101"), run("0011", "1011")]);
+    const text = readFileSync(path, "utf8");
+    expect(text).toMatch(/\| sft \| 50\.0 ± 0\.0 \| 50\.0, 50\.0 \| – \| 1,000 gold answers \|/);
+    expect(text).toMatch(/\| dpo \| 75\.0 ± 0\.0 \| 75\.0, 75\.0 \| \+25\.0 \[[^\]]*\] \| 40,000 verifier calls → 3,000 pairs \|/);
+    expect(text).toContain("Reward model (40,000 verifier calls → 3,000 pairs), test pairwise accuracy: 80.0%");
+    expect(text).toContain("constructed from gold answers (plausible mistakes): 90.0%");
   });
 });
