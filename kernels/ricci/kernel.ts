@@ -1,12 +1,15 @@
 /**
  * The ricci kernel: Jupyter requests in, replies and outputs out.
  *
- * Shell requests are handled one at a time in arrival order (as ipykernel does), after the
- * session has started; control requests (interrupt, shutdown, kernel_info) are handled at once.
- * Every request is bracketed by busy/idle status messages on iopub.
+ * Shell requests are handled one at a time in arrival order (as ipykernel does); control requests
+ * (interrupt, shutdown, kernel_info) are handled at once. Every request is bracketed by busy/idle
+ * status messages on iopub.
+ *
+ * Start-up: the sockets are bound first, and the kernel answers kernel_info, history and
+ * comm_info from then on. The TypeScript session starts meanwhile (its compiler in a worker
+ * thread, ricci loaded on this one); requests that need it (execute, complete, inspect,
+ * is_complete) wait for it.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
 import { createCellApi, mimeBundleOf, type RicciModule } from "./display.js";
@@ -14,13 +17,14 @@ import type { MimeBundle } from "./cell-api.js";
 import { runtimeError } from "./errors.js";
 import { History } from "./history.js";
 import { CellOutput, type ErrorContent, type StreamName } from "./output.js";
-import { loadRicci, prelude, REPO_ROOT, staleBuildWarning } from "./preload.js";
-import { Runtime } from "./runtime.js";
+import { PACKAGE_VERSION, TSLAB_VERSION, TYPESCRIPT_VERSION } from "./packages.js";
+import { CELL_API_ENTRY, loadRicci, preludeSource, staleBuildWarning } from "./preload.js";
+import type { Runtime } from "./runtime.js";
 import { Channels, type ConnectionInfo, type RequestChannel } from "./sockets.js";
-import { tslabVersion, typescript } from "./tslab.js";
 import { type JsonObject, KernelSession, type Message, PROTOCOL_VERSION } from "./wire.js";
 
-const packageVersion = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+/** Shell requests answered before the TypeScript session is ready (the others wait for it). */
+const ANSWERED_WHILE_STARTING = new Set(["kernel_info_request", "history_request", "comm_info_request", "shutdown_request"]);
 
 type Log = (text: string) => void;
 
@@ -60,29 +64,36 @@ export class RicciKernel {
 
   private async startSession(): Promise<void> {
     const started = performance.now();
+    const ms = (from: number, to: number = performance.now()): string => `${Math.round(to - from)} ms`;
     try {
-      const ricci = await loadRicci().catch((error: unknown) => {
+      // tslab and its TypeScript load now, after the sockets are bound: Jupyter gets its answers meanwhile.
+      const [{ Runtime }, { typescript }] = await Promise.all([import("./runtime.js"), import("./tslab.js")]);
+      const runtime = new Runtime(process.cwd());
+      this.runtime = runtime;
+      runtime.routeTslabDisplays(({ bundle, displayId, update }) => this.output?.display(bundle, displayId, update));
+      const tslabLoaded = performance.now();
+      const source = preludeSource(typescript);
+      // The worker compiles the hidden cell while this thread imports ricci.
+      runtime.prepare(source);
+      const loaded = await loadRicci().catch((error: unknown) => {
         this.startupNotes.push(`ricci kernel: ricci is not preloaded: ${error instanceof Error ? error.message : String(error)}\n`);
         return undefined;
       });
-      const loaded = performance.now();
-      this.runtime = new Runtime(process.cwd());
-      const converterReady = performance.now();
-      if (ricci !== undefined) {
-        const { source, modules } = prelude(typescript, ricci, createCellApi({ ricci, currentOutput: () => this.output }));
-        this.runtime.provideModules(modules);
-        const outcome = await this.runtime.execute(source, async () => undefined);
+      const ricciLoaded = performance.now();
+      if (loaded !== undefined) {
+        const { ricci, modules } = loaded;
+        runtime.provideModules(new Map([...modules, [CELL_API_ENTRY, createCellApi({ ricci, currentOutput: () => this.output })]]));
+        const outcome = await runtime.execute(source, async () => undefined);
         if (outcome.status === "ok") this.ricci = ricci;
         else this.startupNotes.push(`ricci kernel: the preload cell failed:\n${outcome.error.traceback.join("\n")}\n`);
       }
       const stale = staleBuildWarning();
       if (stale !== undefined) this.startupNotes.push(stale);
-      const ms = (from: number, to: number): string => `${Math.round(to - from)} ms`;
       const cpu = process.cpuUsage();
       this.log(
-        `ricci kernel: ready ${ms(0, performance.now())} after the process started, ${ms(0, (cpu.user + cpu.system) / 1000)} of CPU ` +
-          `(loading the kernel ${ms(0, started)}, ` +
-          `ricci import ${ms(started, loaded)}, TypeScript converter ${ms(loaded, converterReady)}, preload cell ${ms(converterReady, performance.now())})\n`,
+        `ricci kernel: ready ${ms(0)} after the process started, ${ms(0, (cpu.user + cpu.system) / 1000)} of CPU ` +
+          `(loading the kernel ${ms(0, started)}, tslab ${ms(started, tslabLoaded)}, ricci ${ms(tslabLoaded, ricciLoaded)}, ` +
+          `then waiting for the compiler and running the hidden cell ${ms(ricciLoaded)})\n`,
       );
     } catch (error) {
       this.startupFailure = runtimeError(error);
@@ -105,9 +116,9 @@ export class RicciKernel {
     if (this.shellBusy) return;
     this.shellBusy = true;
     try {
-      await this.ready;
       for (let message = this.shellQueue.shift(); message !== undefined; message = this.shellQueue.shift()) {
         const request = message;
+        if (!ANSWERED_WHILE_STARTING.has(request.header.msg_type)) await this.ready;
         await this.withStatus(request, "shell", () => this.handleShell(request));
       }
     } finally {
@@ -189,10 +200,10 @@ export class RicciKernel {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
       implementation: "ricci",
-      implementation_version: packageVersion,
+      implementation_version: PACKAGE_VERSION,
       language_info: {
         name: "typescript",
-        version: typescript.version,
+        version: TYPESCRIPT_VERSION,
         mimetype: "text/typescript",
         file_extension: ".ts",
         pygments_lexer: "typescript",
@@ -200,7 +211,7 @@ export class RicciKernel {
         codemirror_mode: { mode: "typescript", name: "javascript", typescript: true },
       },
       banner:
-        `ricci ${packageVersion}: TypeScript ${typescript.version} on Node ${process.version} (tslab ${tslabVersion}). ` +
+        `ricci ${PACKAGE_VERSION}: TypeScript ${TYPESCRIPT_VERSION} on Node ${process.version} (tslab ${TSLAB_VERSION}). ` +
         "ricci's exports are preloaded (variable, dot, grad, toLatex, …, and ricci.*), with display, displayHandle and clearOutput.",
       help_links: [],
       debugger: false,

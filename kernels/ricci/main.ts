@@ -1,6 +1,6 @@
 /**
- * Entry point of the ricci Jupyter kernel, as the kernelspec starts it:
- *   node --import <tsx>/esm kernels/ricci/main.ts --connection-file <file>
+ * Entry point of the ricci Jupyter kernel, as the kernelspec (install.ts) starts it, built:
+ *   node <ricci>/dist/kernel/main.js --connection-file <file>
  */
 import { RicciKernel } from "./kernel.js";
 import { readConnectionFile } from "./sockets.js";
