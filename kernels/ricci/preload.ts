@@ -64,9 +64,11 @@ function newestMtime(dir: string): number {
 
 /**
  * A warning when src/ or kernels/ricci/ changed after dist/ was built: the kernel runs the build,
- * not the sources. (An installed package has no kernels/, and npm gives its files one date.)
+ * not the sources. Only in a checkout (where kernels/ is): an installed package is built once,
+ * and npm's extraction leaves its files' dates in no particular order.
  */
 export function staleBuildWarning(): string | undefined {
+  if (!existsSync(join(PACKAGE_ROOT, "kernels", "ricci"))) return undefined;
   const pairs: [sources: string, built: string][] = [
     [join(PACKAGE_ROOT, "src"), RICCI_ENTRY],
     [join(PACKAGE_ROOT, "kernels", "ricci"), join(PACKAGE_ROOT, "dist", "kernel", "main.js")],

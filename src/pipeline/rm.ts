@@ -15,7 +15,7 @@ import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, epochOf, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
+import { epochBatch, epochOf, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary, upstreamCheckpoint } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -91,11 +91,12 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const dir = stageDir(root, options.size, "rm");
   const done = finishedSummary<RmSummary>(dir, s.steps);
   if (done !== null) return done;
+  const sftPath = upstreamCheckpoint(root, options.size, "sft", "rm");
   const pairs = preferenceDataset(settings.task, seed);
   const heldOut = pairs.validation.slice(0, s.heldOutPairs);
   const problems = trainSideProblems(settings.task, s.trainProblems);
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
+  const sftParams = (await loadCheckpoint(sftPath, { expectConfig: policyConfig })).params;
   const params = rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
   const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient, nllCoefficient: s.nllCoefficient });
   const optimizer = fusedOptimizer(rm.objective, { lr: schedule });
