@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
 import { createCellApi, mimeBundleOf, type RicciModule } from "./display.js";
 import type { MimeBundle } from "./cell-api.js";
+import { CompilerWorker } from "./compiler.js";
 import { runtimeError } from "./errors.js";
 import { History } from "./history.js";
 import { CellOutput, type ErrorContent, type StreamName } from "./output.js";
@@ -44,7 +45,12 @@ export class RicciKernel {
   private readonly startupNotes: string[] = [];
   private startupFailure: ErrorContent | undefined;
 
-  constructor(connection: ConnectionInfo, private readonly log: Log) {
+  /** `compiler`: the TypeScript compiler's worker, started as early as possible (main.ts). */
+  constructor(
+    connection: ConnectionInfo,
+    private readonly log: Log,
+    private readonly compiler: CompilerWorker = new CompilerWorker(),
+  ) {
     this.channels = new Channels(
       connection,
       (channel, message) => this.onRequest(channel, message),
@@ -68,7 +74,7 @@ export class RicciKernel {
     try {
       // tslab and its TypeScript load now, after the sockets are bound: Jupyter gets its answers meanwhile.
       const [{ Runtime }, { typescript }] = await Promise.all([import("./runtime.js"), import("./tslab.js")]);
-      const runtime = new Runtime(process.cwd());
+      const runtime = new Runtime(process.cwd(), this.compiler);
       this.runtime = runtime;
       runtime.routeTslabDisplays(({ bundle, displayId, update }) => this.output?.display(bundle, displayId, update));
       const tslabLoaded = performance.now();

@@ -160,11 +160,12 @@ export class Runtime {
   private readonly compiler: CompilerWorker;
 
   /**
-   * Starts tslab's converter in its worker (seconds of work there: it loads the TypeScript
-   * libraries) and creates the executor in `rootDir`, from which cells' imports resolve.
+   * Uses tslab's converter in `compiler`'s worker (started here unless given: seconds of work
+   * there, loading the TypeScript libraries) and creates the executor in `rootDir`, from which
+   * cells' imports resolve.
    */
-  constructor(rootDir: string) {
-    this.compiler = new CompilerWorker();
+  constructor(rootDir: string, compiler: CompilerWorker = new CompilerWorker()) {
+    this.compiler = compiler;
     this.converter = new PrecompilingConverter(this.compiler.converter(false), (prevDecl, src) => this.compiler.convertAsync(prevDecl, src));
     const browser = this.compiler.converter(true);
     const converters: ConverterSet = {
