@@ -157,22 +157,14 @@ export class Runtime {
   private interrupted = false;
   private rejectOnInterrupt: ((reason: Error) => void) | undefined;
 
-  private readonly compiler: CompilerWorker;
-
   /**
    * Uses tslab's converter in `compiler`'s worker (started here unless given: seconds of work
    * there, loading the TypeScript libraries) and creates the executor in `rootDir`, from which
    * cells' imports resolve.
    */
   constructor(rootDir: string, compiler: CompilerWorker = new CompilerWorker()) {
-    this.compiler = compiler;
-    this.converter = new PrecompilingConverter(this.compiler.converter(false), (prevDecl, src) => this.compiler.convertAsync(prevDecl, src));
-    const browser = this.compiler.converter(true);
-    const converters: ConverterSet = {
-      node: this.converter,
-      browser,
-      close: () => this.compiler.close(),
-    };
+    this.converter = new PrecompilingConverter(compiler.converter(false), (prevDecl, src) => compiler.convertAsync(prevDecl, src));
+    const converters: ConverterSet = { node: this.converter, browser: compiler.converter(true), close: () => compiler.close() };
     const console = { log: (value?: unknown) => this.console.log(value), error: (...args: unknown[]) => this.console.error(...args) };
     this.executor = tslabExecutor.createExecutor(rootDir, converters, console);
   }
