@@ -7,7 +7,7 @@
  * node_modules.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,8 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const PYTHON = "/usr/bin/python3";
+/** What `npm pack` builds the package from (its `prepare` script) and ships. */
+const PACKAGE_SOURCES = ["package.json", "README.md", "tsconfig.json", "tsconfig.build.json", "src", "kernels", "scripts"];
 
 /** The notebook's cells: each starts with the imports a user types first. */
 const CELLS = [
@@ -76,7 +78,12 @@ describe("the kernel in a fresh project", () => {
         seconds[step] = Math.round((performance.now() - started) / 100) / 10;
       }
     };
-    timed("pack", () => execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] }));
+    // Built and packed from a copy of the sources, so that this checkout's dist/ (which other
+    // tests run) is never rewritten under them.
+    const sources = join(work, "sources");
+    for (const path of PACKAGE_SOURCES) cpSync(join(ROOT, path), join(sources, path), { recursive: true });
+    symlinkSync(join(ROOT, "node_modules"), join(sources, "node_modules"));
+    timed("build and pack", () => execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], { cwd: sources, stdio: ["ignore", "ignore", "inherit"] }));
     const tarball = readdirSync(work).find((f) => f.endsWith(".tgz"));
     expect(tarball).toBeDefined();
 
