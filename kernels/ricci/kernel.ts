@@ -5,10 +5,11 @@
  * (interrupt, shutdown, kernel_info) are handled at once. Every request is bracketed by busy/idle
  * status messages on iopub.
  *
- * Start-up: the sockets are bound first, and the kernel answers kernel_info, history and
- * comm_info from then on. The TypeScript session starts meanwhile (its compiler in a worker
- * thread, ricci loaded on this one); requests that need it (execute, complete, inspect,
- * is_complete) wait for it.
+ * Start-up: the TypeScript compiler starts in a worker thread (main.ts), the sockets are bound,
+ * and the kernel answers kernel_info, history and comm_info from then on. Once a client's
+ * handshake is answered, tslab and ricci load on this thread while the worker compiles the
+ * hidden first cell; requests that need the session (execute, complete, inspect, is_complete)
+ * wait for it.
  */
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
@@ -23,6 +24,14 @@ import { CELL_API_ENTRY, loadRicci, preludeSource, staleBuildWarning } from "./p
 import type { Runtime } from "./runtime.js";
 import { Channels, type ConnectionInfo, type RequestChannel } from "./sockets.js";
 import { type JsonObject, KernelSession, type Message, PROTOCOL_VERSION } from "./wire.js";
+
+/**
+ * Start-up loads tslab and ricci on this thread (a second or more that answers nothing) only
+ * after it has answered a client's first request, kernel_info, with that client listening on
+ * iopub (its handshake: jupyter_client's wait_for_ready), or after this long without one. The
+ * compiler's worker is the slower path either way, so the wait costs the first cell nothing.
+ */
+const HANDSHAKE_GRACE_MS = 1000;
 
 /** Shell requests answered before the TypeScript session is ready (the others wait for it). */
 const ANSWERED_WHILE_STARTING = new Set(["kernel_info_request", "history_request", "comm_info_request", "shutdown_request"]);
@@ -44,6 +53,7 @@ export class RicciKernel {
   /** Problems found while starting, shown on the first cell's stderr (nobody reads the kernel's log). */
   private readonly startupNotes: string[] = [];
   private startupFailure: ErrorContent | undefined;
+  private handshakeAnswered: () => void = () => undefined;
 
   /** `compiler`: the TypeScript compiler's worker, started as early as possible (main.ts). */
   constructor(
@@ -58,14 +68,19 @@ export class RicciKernel {
     );
   }
 
-  /** Binds the sockets and starts the TypeScript session; shell requests wait until it is ready. */
+  /**
+   * Binds the sockets and starts the TypeScript session once a client's handshake is answered (or
+   * HANDSHAKE_GRACE_MS passed without one); shell requests that need the session wait for it.
+   */
   async start(): Promise<void> {
+    const handshake = new Promise<void>((resolve) => (this.handshakeAnswered = resolve));
     await this.channels.bind();
     this.captureStdio();
     process.on("SIGINT", () => this.runtime?.interrupt());
     process.on("uncaughtException", (error) => this.strayError("Uncaught exception", error));
     process.on("unhandledRejection", (reason) => this.strayError("Unhandled promise rejection", reason));
-    this.ready = this.startSession();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, HANDSHAKE_GRACE_MS));
+    this.ready = Promise.race([handshake, grace]).then(() => this.startSession());
   }
 
   private async startSession(): Promise<void> {
@@ -144,6 +159,7 @@ export class RicciKernel {
       }
     } finally {
       this.publishStatus("idle", request);
+      if (this.channels.subscribed) this.handshakeAnswered();
     }
   }
 
