@@ -87,7 +87,7 @@ export class RicciKernel {
     const started = performance.now();
     const ms = (from: number, to: number = performance.now()): string => `${Math.round(to - from)} ms`;
     try {
-      // tslab and its TypeScript load now, after the sockets are bound: Jupyter gets its answers meanwhile.
+      // tslab and its TypeScript load now, after the handshake: a second or more of this thread.
       const [{ Runtime }, { typescript }] = await Promise.all([import("./runtime.js"), import("./tslab.js")]);
       const runtime = new Runtime(process.cwd(), this.compiler);
       this.runtime = runtime;
@@ -113,7 +113,7 @@ export class RicciKernel {
       const cpu = process.cpuUsage();
       this.log(
         `ricci kernel: ready ${ms(0)} after the process started, ${ms(0, (cpu.user + cpu.system) / 1000)} of CPU ` +
-          `(loading the kernel ${ms(0, started)}, tslab ${ms(started, tslabLoaded)}, ricci ${ms(tslabLoaded, ricciLoaded)}, ` +
+          `(loading the kernel and answering the handshake ${ms(0, started)}, tslab ${ms(started, tslabLoaded)}, ricci ${ms(tslabLoaded, ricciLoaded)}, ` +
           `then waiting for the compiler and running the hidden cell ${ms(ricciLoaded)})\n`,
       );
     } catch (error) {
