@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { installKernelSpec, KERNEL_ENTRY } from "../kernels/ricci/install.js";
 
 const REPO = resolve(new URL("..", import.meta.url).pathname);
 const NOTEBOOKS = join(REPO, "notebooks");
@@ -23,10 +24,10 @@ export interface NotebookRun {
   readonly mimeTypes: string[];
 }
 
-/** Installs the kernelspec into a temp prefix and returns the JUPYTER_PATH that finds it. */
+/** Installs the kernelspec (as `ricci kernel install --prefix` does) into a temp prefix and returns the JUPYTER_PATH that finds it. */
 function kernelPath(): string {
   const prefix = mkdtempSync(join(tmpdir(), "ricci-kernel-"));
-  execFileSync(process.execPath, ["--import", "tsx", join(REPO, "kernels/ricci/install.ts"), "--prefix", prefix], { cwd: REPO, stdio: "ignore" });
+  installKernelSpec({ prefix });
   return join(prefix, "share", "jupyter");
 }
 
@@ -35,7 +36,7 @@ const textOf = (value: unknown): string => (Array.isArray(value) ? value.join(""
 /** Runs every notebook (or those named) and returns what each produced. */
 export function runNotebooks(options: { size?: "ci" | "full"; root?: string; outDir?: string; only?: readonly string[] } = {}): NotebookRun[] {
   if (!existsSync(JUPYTER)) throw new Error(`${JUPYTER} not found: install Debian's packages: apt-get install jupyter-client python3-nbclient jupyter-nbconvert python3-ipykernel`);
-  if (!existsSync(join(REPO, "dist", "index.js"))) execFileSync("npm", ["run", "build"], { cwd: REPO, stdio: "inherit" });
+  if (!existsSync(join(REPO, "dist", "index.js")) || !existsSync(KERNEL_ENTRY)) execFileSync("npm", ["run", "build"], { cwd: REPO, stdio: "inherit" });
   const outDir = options.outDir ?? join(NOTEBOOKS, "executed");
   mkdirSync(outDir, { recursive: true });
   const env = {

@@ -1,7 +1,7 @@
 /**
- * The ricci Jupyter kernel, driven the way Jupyter drives it: `npm run kernel:install` writes the
- * kernelspec into a temporary prefix, and Debian's jupyter_client on /usr/bin/python3 starts the
- * kernel from it. Two kernels run side by side: one for Jupyter's own conformance suite
+ * The ricci Jupyter kernel, driven the way Jupyter drives it: `ricci kernel install` (the built
+ * dist/kernel/cli.js, what `npm run kernel:install` runs after building) writes the kernelspec
+ * into a temporary prefix, and Debian's jupyter_client on /usr/bin/python3 starts the kernel from it. Two kernels run side by side: one for Jupyter's own conformance suite
  * (jupyter_kernel_test, kernels/ricci/test_conformance.py), one for the scenarios below
  * (test/helpers/kernel_client.py runs them and reports every message as JSON).
  */
@@ -91,6 +91,15 @@ const SCENARIO = {
   chart: execute('chartBundle(lineChart({ title: "loss", data: [{ step: 1, loss: 2 }, { step: 2, loss: 1 }], x: "step", y: "loss" }))'),
   chartSpec: execute('lineChart({ title: "curve", data: [{ step: 1, loss: 3 }], x: "step", y: "loss" })'),
   customDisplay: execute('({ [Symbol.for("ricci.display")]() { return { "text/markdown": "**custom**" }; } })'),
+  importRicci: execute(
+    'import { variable as v, grad as g, toLatex as latex, type Expr as E } from "ricci";\n' +
+      '// One ricci: the imported names and the preloaded ones share types and values.\n' +
+      'const u: E = v("u", { i: 3 });\nconst sameRicci: boolean = v === variable && g === grad;\nlatex(g(dot(u, u), [u])[0]) + (sameRicci ? " (one ricci)" : " (two riccis)")',
+  ),
+  importSubpath: execute('import { gptParams as params } from "ricci/nn";\nimport { SIZES as sizes } from "ricci/pipeline";\n[typeof params, Object.keys(sizes).join("+")].join(" ")'),
+  importTslab: execute('import * as tslab from "tslab";\ntslab.display.html("<b>from tslab</b>");\ntslab.versions.tslab'),
+  importNeighbour: execute('import { pipe } from "fp-ts/lib/function.js";\npipe(20, (n: number) => n + 1, (n) => n * 2)'),
+  importMissing: execute('import { nothing } from "no-such-package-here";\nnothing'),
   queuedAfterError: { op: "execute_queued", codes: ['throw new Error("first")', "answer"], stop_on_error: true },
   queuedIgnoringError: { op: "execute_queued", codes: ['throw new Error("first")', "answer"], stop_on_error: false },
   restart: { op: "shutdown", restart: true },
@@ -106,7 +115,7 @@ let installed: Finished;
 beforeAll(async () => {
   requireJupyter();
   prefix = mkdtempSync(join(tmpdir(), "ricci-kernel-"));
-  installed = await runProcess("npm", ["run", "--silent", "kernel:install", "--", "--prefix", prefix], process.env);
+  installed = await runProcess(process.execPath, [join(ROOT, "dist", "kernel", "cli.js"), "kernel", "install", "--prefix", prefix], process.env);
   const env = {
     ...process.env,
     JUPYTER_PATH: join(prefix, "share", "jupyter"),
@@ -186,8 +195,9 @@ describe("ricci kernel", () => {
     for (const typeName of ["Expr", "Edge", "Variable"]) expect(names.has(typeName)).toBe(true);
   });
 
-  it("installs a kernelspec that runs this checkout's kernel with absolute paths", () => {
+  it("installs a kernelspec that runs this package's built kernel with absolute paths", () => {
     expect(installed.code, installed.stderr).toBe(0);
+    expect(installed.stdout).toContain(`JUPYTER_PATH=${join(prefix, "share", "jupyter")}`);
     const spec = JSON.parse(readFileSync(join(prefix, "share", "jupyter", "kernels", "ricci", "kernel.json"), "utf8")) as {
       argv: string[];
       display_name: string;
@@ -195,11 +205,8 @@ describe("ricci kernel", () => {
       interrupt_mode: string;
     };
     expect(spec).toMatchObject({ display_name: "ricci (TypeScript)", language: "typescript", interrupt_mode: "signal" });
-    expect(spec.argv.slice(-2)).toEqual(["--connection-file", "{connection_file}"]);
-    expect(spec.argv[0]).toBe(process.execPath);
-    expect(spec.argv).toContain(join(ROOT, "kernels", "ricci", "main.ts"));
-    const loader = spec.argv[spec.argv.indexOf("--import") + 1];
-    expect(existsSync(fileURLToPath(loader))).toBe(true);
+    expect(spec.argv).toEqual([process.execPath, join(ROOT, "dist", "kernel", "main.js"), "--connection-file", "{connection_file}"]);
+    expect(existsSync(spec.argv[1])).toBe(true);
   });
 
   it("passes Jupyter's kernel conformance suite (jupyter_kernel_test)", async () => {
@@ -302,6 +309,25 @@ describe("ricci kernel", () => {
 
   it("shows an object through its [Symbol.for(\"ricci.display\")]() bundle", async () => {
     expect(resultData(await executed("customDisplay"))).toEqual({ "text/markdown": "**custom**" });
+  });
+
+  it("imports ricci in a cell as the preloaded package: same values, same types", async () => {
+    const latex = resultData(await executed("importRicci"))["text/plain"] as string;
+    expect(latex).toMatch(/^2 u_\{i\} \(one ricci\)$/);
+  });
+
+  it("imports ricci's subpaths, tslab (whose display reaches the notebook) and packages resolvable from the working directory", async () => {
+    expect(resultData(await executed("importSubpath"))).toEqual({ "text/plain": "function ci+full" });
+    const tslab = await executed("importTslab");
+    expect(outputsOfType(tslab, "display_data").map((c) => c.data)).toEqual([{ "text/html": "<b>from tslab</b>" }]);
+    expect(resultData(tslab)["text/plain"]).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(resultData(await executed("importNeighbour"))).toEqual({ "text/plain": "42" });
+  });
+
+  it("reports an import that does not resolve as a compile error naming the module", async () => {
+    const error = errorOf(await executed("importMissing"));
+    expect(error.ename).toBe("TSError");
+    expect(error.evalue).toContain("Cannot find module 'no-such-package-here'");
   });
 
   it("answers a cell queued behind a failing one: aborted with stop_on_error, run without", async () => {

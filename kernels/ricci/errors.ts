@@ -29,13 +29,13 @@ export function compileError(diagnostics: readonly Diagnostic[], code: string): 
   return { ename: COMPILE_ERROR, evalue, traceback };
 }
 
-/** Stack frames worth showing: the cell's and ricci's, not the kernel's, tslab's or Node's own. */
+/** Stack frames worth showing: the cell's and ricci's, not the kernel's (kernels/ricci, or dist/kernel as installed), tslab's or Node's own. */
 function userFrames(stack: string | undefined): string[] {
   if (stack === undefined) return [];
   return stack
     .split("\n")
     .filter((line) => /^\s+at /.test(line))
-    .filter((line) => !/node:internal|node:vm|\(node:|[\\/]node_modules[\\/]tslab[\\/]|[\\/]kernels[\\/]ricci[\\/]/.test(line));
+    .filter((line) => !/node:internal|node:vm|\(node:|[\\/]node_modules[\\/]tslab[\\/]|[\\/]kernels[\\/]ricci[\\/]|[\\/]dist[\\/]kernel[\\/]/.test(line));
 }
 
 /** Was this thrown by an interruption (SIGINT during synchronous code, or tslab's asynchronous interrupt)? */

@@ -1,16 +1,18 @@
 /**
- * Registers the ricci kernel with Jupyter: writes `kernels/ricci/kernel.json` into the user's
- * Jupyter data directory, or under `<prefix>/share/jupyter` with --prefix. Nothing global is
- * installed; the kernelspec points at this checkout's node, tsx and kernel entry by absolute path.
+ * Registers the ricci kernel with Jupyter: writes `kernels/<name>/kernel.json` into the user's
+ * Jupyter data directory (JUPYTER_DATA_DIR, else the platform's), or under
+ * `<prefix>/share/jupyter` with --prefix, as ipykernel does. Nothing global is installed: the
+ * kernelspec runs this package's built kernel (dist/kernel/main.js) with this node, by absolute
+ * path, so a project that installed ricci gets a kernel that runs from its own node_modules.
  *
- *   npm run kernel:install                      # for the current user
- *   npm run kernel:install -- --prefix /tmp/j   # then JUPYTER_PATH=/tmp/j/share/jupyter
+ *   npx ricci kernel install                       # in a project that depends on ricci
+ *   npm run kernel:install                         # in this repository (builds first)
+ *   npx ricci kernel install --prefix /tmp/j       # then JUPYTER_PATH=/tmp/j/share/jupyter
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join, resolve } from "node:path";
+import { PACKAGE_ROOT } from "./packages.js";
 
 export const KERNEL_NAME = "ricci";
 
@@ -22,15 +24,14 @@ export interface KernelSpec {
   metadata: { debugger: boolean };
 }
 
-const KERNEL_ENTRY = join(dirname(fileURLToPath(import.meta.url)), "main.ts");
-/** tsx's ESM loader, which lets node run the kernel's TypeScript directly. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm")).href;
+/** The built kernel's entry point in this package. */
+export const KERNEL_ENTRY = join(PACKAGE_ROOT, "dist", "kernel", "main.js");
 
-/** The kernelspec for this checkout: node runs main.ts with tsx's ESM loader. */
-export function kernelSpec(): KernelSpec {
+/** The kernelspec for this package: `node <package>/dist/kernel/main.js --connection-file {connection_file}`. */
+export function kernelSpec(name: string = KERNEL_NAME): KernelSpec {
   return {
-    argv: [process.execPath, "--import", TSX_LOADER, KERNEL_ENTRY, "--connection-file", "{connection_file}"],
-    display_name: "ricci (TypeScript)",
+    argv: [process.execPath, KERNEL_ENTRY, "--connection-file", "{connection_file}"],
+    display_name: name === KERNEL_NAME ? "ricci (TypeScript)" : `ricci (TypeScript, ${name})`,
     language: "typescript",
     // SIGINT stops even a synchronous `while (true) {}` (tslab runs cells with breakOnSigint);
     // an interrupt_request could not be read while such a loop holds the thread.
@@ -47,31 +48,52 @@ export function userDataDir(env: NodeJS.ProcessEnv = process.env, platform: Node
   return join(env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "jupyter");
 }
 
+export interface InstallOptions {
+  /** Install under `<prefix>/share/jupyter` instead of the user's data directory. */
+  prefix?: string;
+  /** The kernel's name (its folder, and what notebooks record): "ricci" unless given. */
+  name?: string;
+}
+
 /** Writes the kernelspec and returns its directory: `installKernelSpec({ prefix: "/tmp/j" })` → "/tmp/j/share/jupyter/kernels/ricci". */
-export function installKernelSpec(target: { prefix?: string } = {}): string {
-  const dataDir = target.prefix === undefined ? userDataDir() : join(resolve(target.prefix), "share", "jupyter");
-  const dir = join(dataDir, "kernels", KERNEL_NAME);
+export function installKernelSpec(options: InstallOptions = {}): string {
+  if (!existsSync(KERNEL_ENTRY)) {
+    throw new Error(`the kernel is not built (${KERNEL_ENTRY} is missing): run \`npm run build\` in ${PACKAGE_ROOT}`);
+  }
+  const name = options.name ?? KERNEL_NAME;
+  const dataDir = options.prefix === undefined ? userDataDir() : join(resolve(options.prefix), "share", "jupyter");
+  const dir = join(dataDir, "kernels", name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "kernel.json"), `${JSON.stringify(kernelSpec(), null, 2)}\n`);
+  writeFileSync(join(dir, "kernel.json"), `${JSON.stringify(kernelSpec(name), null, 2)}\n`);
   return dir;
 }
 
-function parseArguments(argv: readonly string[]): { prefix?: string } {
-  const usage = "usage: npm run kernel:install [-- --user | --prefix <dir>]";
-  let prefix: string | undefined;
+export const INSTALL_USAGE = "usage: ricci kernel install [--user | --prefix <dir>] [--name <name>]";
+
+/** `ricci kernel install`'s arguments: `parseInstallArguments(["--prefix", "/tmp/j"])` → { prefix: "/tmp/j" }. */
+export function parseInstallArguments(argv: readonly string[]): InstallOptions {
+  const options: InstallOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "--user") prefix = undefined;
-    else if (arg === "--prefix" && argv[i + 1] !== undefined) prefix = argv[++i];
-    else if (arg.startsWith("--prefix=")) prefix = arg.slice("--prefix=".length);
-    else throw new Error(`unknown argument "${arg}"\n${usage}`);
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const value = (): string => {
+      const given = inline ?? argv[++i];
+      if (given === undefined || given === "") throw new Error(`${flag} needs a value\n${INSTALL_USAGE}`);
+      return given;
+    };
+    if (flag === "--user") delete options.prefix;
+    else if (flag === "--prefix") options.prefix = value();
+    else if (flag === "--name") options.name = value();
+    else throw new Error(`unknown argument "${arg}"\n${INSTALL_USAGE}`);
   }
-  return { prefix };
+  if (options.name !== undefined && !/^[A-Za-z0-9._-]+$/.test(options.name)) throw new Error(`--name "${options.name}": use letters, digits, ".", "_" and "-"`);
+  return options;
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const options = parseArguments(process.argv.slice(2));
+/** Runs `ricci kernel install <argv>` and returns what to tell the user. */
+export function installCommand(argv: readonly string[]): string {
+  const options = parseInstallArguments(argv);
   const dir = installKernelSpec(options);
-  const findIt = options.prefix === undefined ? "" : ` (point Jupyter at it with JUPYTER_PATH=${join(resolve(options.prefix), "share", "jupyter")})`;
-  console.log(`Installed the "${KERNEL_NAME}" kernelspec in ${dir}${findIt}`);
+  const findIt = options.prefix === undefined ? "" : `\nPoint Jupyter at it with JUPYTER_PATH=${join(resolve(options.prefix), "share", "jupyter")}`;
+  return `Installed the "${options.name ?? KERNEL_NAME}" kernelspec in ${dir}${findIt}`;
 }

@@ -1,26 +1,40 @@
 /**
  * The ricci kernel: Jupyter requests in, replies and outputs out.
  *
- * Shell requests are handled one at a time in arrival order (as ipykernel does), after the
- * session has started; control requests (interrupt, shutdown, kernel_info) are handled at once.
- * Every request is bracketed by busy/idle status messages on iopub.
+ * Shell requests are handled one at a time in arrival order (as ipykernel does); control requests
+ * (interrupt, shutdown, kernel_info) are handled at once. Every request is bracketed by busy/idle
+ * status messages on iopub.
+ *
+ * Start-up: the TypeScript compiler starts in a worker thread (main.ts), the sockets are bound,
+ * and the kernel answers kernel_info, history and comm_info from then on. Once a client's
+ * handshake is answered, tslab and ricci load on this thread while the worker compiles the
+ * hidden first cell; requests that need the session (execute, complete, inspect, is_complete)
+ * wait for it.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
 import { createCellApi, mimeBundleOf, type RicciModule } from "./display.js";
 import type { MimeBundle } from "./cell-api.js";
+import { CompilerWorker } from "./compiler.js";
 import { runtimeError } from "./errors.js";
 import { History } from "./history.js";
 import { CellOutput, type ErrorContent, type StreamName } from "./output.js";
-import { loadRicci, prelude, REPO_ROOT, staleBuildWarning } from "./preload.js";
-import { Runtime } from "./runtime.js";
+import { PACKAGE_VERSION, TSLAB_VERSION, TYPESCRIPT_VERSION } from "./packages.js";
+import { CELL_API_ENTRY, loadRicci, preludeSource, staleBuildWarning } from "./preload.js";
+import type { Runtime } from "./runtime.js";
 import { Channels, type ConnectionInfo, type RequestChannel } from "./sockets.js";
-import { tslabVersion, typescript } from "./tslab.js";
 import { type JsonObject, KernelSession, type Message, PROTOCOL_VERSION } from "./wire.js";
 
-const packageVersion = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+/**
+ * Start-up loads tslab and ricci on this thread (a second or more that answers nothing) only
+ * after it has answered a client's first request, kernel_info, with that client listening on
+ * iopub (its handshake: jupyter_client's wait_for_ready), or after this long without one. The
+ * compiler's worker is the slower path either way, so the wait costs the first cell nothing.
+ */
+const HANDSHAKE_GRACE_MS = 1000;
+
+/** Shell requests answered before the TypeScript session is ready (the others wait for it). */
+const ANSWERED_WHILE_STARTING = new Set(["kernel_info_request", "history_request", "comm_info_request", "shutdown_request"]);
 
 type Log = (text: string) => void;
 
@@ -39,8 +53,14 @@ export class RicciKernel {
   /** Problems found while starting, shown on the first cell's stderr (nobody reads the kernel's log). */
   private readonly startupNotes: string[] = [];
   private startupFailure: ErrorContent | undefined;
+  private handshakeAnswered: () => void = () => undefined;
 
-  constructor(connection: ConnectionInfo, private readonly log: Log) {
+  /** `compiler`: the TypeScript compiler's worker, started as early as possible (main.ts). */
+  constructor(
+    connection: ConnectionInfo,
+    private readonly log: Log,
+    private readonly compiler: CompilerWorker = new CompilerWorker(),
+  ) {
     this.channels = new Channels(
       connection,
       (channel, message) => this.onRequest(channel, message),
@@ -48,41 +68,53 @@ export class RicciKernel {
     );
   }
 
-  /** Binds the sockets and starts the TypeScript session; shell requests wait until it is ready. */
+  /**
+   * Binds the sockets and starts the TypeScript session once a client's handshake is answered (or
+   * HANDSHAKE_GRACE_MS passed without one); shell requests that need the session wait for it.
+   */
   async start(): Promise<void> {
+    const handshake = new Promise<void>((resolve) => (this.handshakeAnswered = resolve));
     await this.channels.bind();
     this.captureStdio();
     process.on("SIGINT", () => this.runtime?.interrupt());
     process.on("uncaughtException", (error) => this.strayError("Uncaught exception", error));
     process.on("unhandledRejection", (reason) => this.strayError("Unhandled promise rejection", reason));
-    this.ready = this.startSession();
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, HANDSHAKE_GRACE_MS));
+    this.ready = Promise.race([handshake, grace]).then(() => this.startSession());
   }
 
   private async startSession(): Promise<void> {
     const started = performance.now();
+    const ms = (from: number, to: number = performance.now()): string => `${Math.round(to - from)} ms`;
     try {
-      const ricci = await loadRicci().catch((error: unknown) => {
+      // tslab and its TypeScript load now, after the handshake: a second or more of this thread.
+      const [{ Runtime }, { typescript }] = await Promise.all([import("./runtime.js"), import("./tslab.js")]);
+      const runtime = new Runtime(process.cwd(), this.compiler);
+      this.runtime = runtime;
+      runtime.routeTslabDisplays(({ bundle, displayId, update }) => this.output?.display(bundle, displayId, update));
+      const tslabLoaded = performance.now();
+      const source = preludeSource(typescript);
+      // The worker compiles the hidden cell while this thread imports ricci.
+      runtime.prepare(source);
+      const loaded = await loadRicci().catch((error: unknown) => {
         this.startupNotes.push(`ricci kernel: ricci is not preloaded: ${error instanceof Error ? error.message : String(error)}\n`);
         return undefined;
       });
-      const loaded = performance.now();
-      this.runtime = new Runtime(process.cwd());
-      const converterReady = performance.now();
-      if (ricci !== undefined) {
-        const { source, modules } = prelude(typescript, ricci, createCellApi({ ricci, currentOutput: () => this.output }));
-        this.runtime.provideModules(modules);
-        const outcome = await this.runtime.execute(source, async () => undefined);
+      const ricciLoaded = performance.now();
+      if (loaded !== undefined) {
+        const { ricci, modules } = loaded;
+        runtime.provideModules(new Map([...modules, [CELL_API_ENTRY, createCellApi({ ricci, currentOutput: () => this.output })]]));
+        const outcome = await runtime.execute(source, async () => undefined);
         if (outcome.status === "ok") this.ricci = ricci;
         else this.startupNotes.push(`ricci kernel: the preload cell failed:\n${outcome.error.traceback.join("\n")}\n`);
       }
       const stale = staleBuildWarning();
       if (stale !== undefined) this.startupNotes.push(stale);
-      const ms = (from: number, to: number): string => `${Math.round(to - from)} ms`;
       const cpu = process.cpuUsage();
       this.log(
-        `ricci kernel: ready ${ms(0, performance.now())} after the process started, ${ms(0, (cpu.user + cpu.system) / 1000)} of CPU ` +
-          `(loading the kernel ${ms(0, started)}, ` +
-          `ricci import ${ms(started, loaded)}, TypeScript converter ${ms(loaded, converterReady)}, preload cell ${ms(converterReady, performance.now())})\n`,
+        `ricci kernel: ready ${ms(0)} after the process started, ${ms(0, (cpu.user + cpu.system) / 1000)} of CPU ` +
+          `(loading the kernel and answering the handshake ${ms(0, started)}, tslab ${ms(started, tslabLoaded)}, ricci ${ms(tslabLoaded, ricciLoaded)}, ` +
+          `then waiting for the compiler and running the hidden cell ${ms(ricciLoaded)})\n`,
       );
     } catch (error) {
       this.startupFailure = runtimeError(error);
@@ -105,9 +137,9 @@ export class RicciKernel {
     if (this.shellBusy) return;
     this.shellBusy = true;
     try {
-      await this.ready;
       for (let message = this.shellQueue.shift(); message !== undefined; message = this.shellQueue.shift()) {
         const request = message;
+        if (!ANSWERED_WHILE_STARTING.has(request.header.msg_type)) await this.ready;
         await this.withStatus(request, "shell", () => this.handleShell(request));
       }
     } finally {
@@ -127,6 +159,7 @@ export class RicciKernel {
       }
     } finally {
       this.publishStatus("idle", request);
+      if (this.channels.subscribed) this.handshakeAnswered();
     }
   }
 
@@ -189,10 +222,10 @@ export class RicciKernel {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
       implementation: "ricci",
-      implementation_version: packageVersion,
+      implementation_version: PACKAGE_VERSION,
       language_info: {
         name: "typescript",
-        version: typescript.version,
+        version: TYPESCRIPT_VERSION,
         mimetype: "text/typescript",
         file_extension: ".ts",
         pygments_lexer: "typescript",
@@ -200,7 +233,7 @@ export class RicciKernel {
         codemirror_mode: { mode: "typescript", name: "javascript", typescript: true },
       },
       banner:
-        `ricci ${packageVersion}: TypeScript ${typescript.version} on Node ${process.version} (tslab ${tslabVersion}). ` +
+        `ricci ${PACKAGE_VERSION}: TypeScript ${TYPESCRIPT_VERSION} on Node ${process.version} (tslab ${TSLAB_VERSION}). ` +
         "ricci's exports are preloaded (variable, dot, grad, toLatex, …, and ricci.*), with display, displayHandle and clearOutput.",
       help_links: [],
       debugger: false,

@@ -1,9 +1,13 @@
 /**
- * Entry point of the ricci Jupyter kernel, as the kernelspec starts it:
- *   node --import <tsx>/esm kernels/ricci/main.ts --connection-file <file>
+ * Entry point of the ricci Jupyter kernel, as the kernelspec (install.ts) starts it, built:
+ *   node <ricci>/dist/kernel/main.js --connection-file <file>
  */
-import { RicciKernel } from "./kernel.js";
-import { readConnectionFile } from "./sockets.js";
+import { CompilerWorker } from "./compiler.js";
+
+// Starting the TypeScript compiler takes longest (seconds): its worker thread begins before the
+// rest of the kernel (zeromq, tslab, ricci) loads on this one.
+const compiler = new CompilerWorker();
+const [{ RicciKernel }, { readConnectionFile }] = await Promise.all([import("./kernel.js"), import("./sockets.js")]);
 
 function connectionFileArgument(argv: readonly string[]): string {
   const flag = argv.indexOf("--connection-file");
@@ -14,7 +18,5 @@ function connectionFileArgument(argv: readonly string[]): string {
 
 // The kernel's own log goes to the real stderr (Jupyter's server log); cells' output is captured.
 const writeLog = process.stderr.write.bind(process.stderr);
-const kernel = new RicciKernel(readConnectionFile(connectionFileArgument(process.argv.slice(2))), (text) => {
-  writeLog(text);
-});
+const kernel = new RicciKernel(readConnectionFile(connectionFileArgument(process.argv.slice(2))), (text) => writeLog(text), compiler);
 await kernel.start();

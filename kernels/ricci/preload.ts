@@ -1,28 +1,32 @@
 /**
- * The ricci package in every session. The kernel imports the built package (dist/, which
- * `npm ci` builds through the `prepare` script), then runs a hidden first cell
+ * The ricci package in every session. The kernel imports the built package (dist/: `npm run
+ * build` in a checkout, or the installed package), every entry point of it, then runs a hidden
+ * first cell
  *
- *   import * as ricci from "<repo>/dist/entries/all.js";
- *   import { variable, dot, grad, …every export… } from "<repo>/dist/entries/all.js";
- *   import { display, displayHandle, clearOutput, … } from "<repo>/kernels/ricci/cell-api.js";
+ *   import * as ricci from "ricci/all";
+ *   import { variable, dot, grad, …every export… } from "ricci/all";
+ *   import { display, displayHandle, clearOutput, … } from "<kernel>/cell-api.js";
  *
  * tslab type-checks it against dist/*.d.ts and cell-api.d.ts, and keeps those imports as the
- * declarations every later cell sees; at run time the kernel answers those two `require`s with
- * the module it loaded itself and with its display functions, so cells and kernel share one ricci.
+ * declarations every later cell sees; at run time the kernel answers the `require`s of cells with
+ * the modules it loaded itself ("ricci", "ricci/nn", …, see imports.ts) and with its display
+ * functions, so cells and kernel share one ricci.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { RicciModule } from "./display.js";
+import { entryPoints, PACKAGE_NAME, PACKAGE_ROOT } from "./packages.js";
 import { type TypeScript } from "./tslab.js";
 
 const KERNEL_DIR = dirname(fileURLToPath(import.meta.url));
-/** The checkout this kernel belongs to. */
-export const REPO_ROOT = resolve(KERNEL_DIR, "..", "..");
 
-/** Module paths of the hidden cell; forward slashes, as TypeScript writes them into `require` calls. */
-export const RICCI_ENTRY = join(REPO_ROOT, "dist", "entries", "all.js").replaceAll("\\", "/");
-const RICCI_TYPES = join(REPO_ROOT, "dist", "entries", "all.d.ts");
+/** What the hidden cell imports every ricci name from. */
+export const PRELOAD_SPECIFIER = `${PACKAGE_NAME}/all`;
+/** The built module behind it. */
+export const RICCI_ENTRY = join(PACKAGE_ROOT, "dist", "entries", "all.js");
+const RICCI_TYPES = RICCI_ENTRY.replace(/\.js$/, ".d.ts");
+/** The cell API's module path in the hidden cell (forward slashes, as TypeScript writes it into a `require`). */
 export const CELL_API_ENTRY = join(KERNEL_DIR, "cell-api.js").replaceAll("\\", "/");
 const CELL_API_TYPES = join(KERNEL_DIR, "cell-api.d.ts");
 
@@ -31,12 +35,22 @@ export class PreloadError extends Error {
   override name = "PreloadError";
 }
 
-/** Imports the built package: `const ricci = await loadRicci()`. */
-export async function loadRicci(): Promise<RicciModule> {
+export interface LoadedPackage {
+  /** ricci/all: every export. */
+  ricci: RicciModule;
+  /** Each entry point's module by specifier: "ricci" → the root module, "ricci/nn" → …, "ricci/all" → `ricci`. */
+  modules: Map<string, unknown>;
+}
+
+/** Imports the built package and each of its entry points: `const { ricci, modules } = await loadRicci()`. */
+export async function loadRicci(): Promise<LoadedPackage> {
   for (const file of [RICCI_ENTRY, RICCI_TYPES]) {
-    if (!existsSync(file)) throw new PreloadError(`ricci is not built (${file} is missing): run \`npm run build\` in ${REPO_ROOT}`);
+    if (!existsSync(file)) throw new PreloadError(`ricci is not built (${file} is missing): run \`npm run build\` in ${PACKAGE_ROOT}`);
   }
-  return (await import(pathToFileURL(RICCI_ENTRY).href)) as RicciModule;
+  const ricci = (await import(pathToFileURL(RICCI_ENTRY).href)) as RicciModule;
+  // ricci/all imported every module already: the other entries only gather names.
+  const entries = await Promise.all(entryPoints().map(async ({ specifier, file }) => [specifier, await import(pathToFileURL(file).href)] as const));
+  return { ricci, modules: new Map<string, unknown>(entries) };
 }
 
 function newestMtime(dir: string): number {
@@ -48,13 +62,21 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** A warning when src/ changed after dist/ was built (the kernel runs the build, not the sources). */
+/**
+ * A warning when src/ or kernels/ricci/ changed after dist/ was built: the kernel runs the build,
+ * not the sources. Only in a checkout (where kernels/ is): an installed package is built once,
+ * and npm's extraction leaves its files' dates in no particular order.
+ */
 export function staleBuildWarning(): string | undefined {
-  const sources = join(REPO_ROOT, "src");
-  if (!existsSync(sources) || !existsSync(RICCI_ENTRY) || !existsSync(RICCI_TYPES)) return undefined;
-  const built = Math.min(statSync(RICCI_ENTRY).mtimeMs, statSync(RICCI_TYPES).mtimeMs);
-  if (newestMtime(sources) <= built) return undefined;
-  return `ricci kernel: src/ has changed since dist/ was built; this session uses the older build. Run \`npm run build\` in ${REPO_ROOT} and restart the kernel.\n`;
+  if (!existsSync(join(PACKAGE_ROOT, "kernels", "ricci"))) return undefined;
+  const pairs: [sources: string, built: string][] = [
+    [join(PACKAGE_ROOT, "src"), RICCI_ENTRY],
+    [join(PACKAGE_ROOT, "kernels", "ricci"), join(PACKAGE_ROOT, "dist", "kernel", "main.js")],
+  ];
+  const stale = pairs.filter(([sources, built]) => existsSync(sources) && existsSync(built) && newestMtime(sources) > statSync(built).mtimeMs);
+  if (stale.length === 0) return undefined;
+  const folders = stale.map(([sources]) => `${sources.slice(PACKAGE_ROOT.length + 1)}/`).join(" and ");
+  return `ricci kernel: ${folders} changed since dist/ was built; this session uses the older build. Run \`npm run build\` in ${PACKAGE_ROOT} and restart the kernel.\n`;
 }
 
 function hasModifier(ts: TypeScript, node: import("typescript").Node, kind: import("typescript").SyntaxKind): boolean {
@@ -114,22 +136,17 @@ export function exportedNames(ts: TypeScript, file: string): string[] {
   return [...names].sort();
 }
 
-export interface Prelude {
-  /** The hidden first cell. */
-  source: string;
-  /** What its `require`s resolve to at run time, by specifier. */
-  modules: Map<string, unknown>;
-}
-
-/** The hidden first cell and the modules behind it: every ricci export, plus the kernel's display API. */
-export function prelude(ts: TypeScript, ricci: RicciModule, cellApi: unknown): Prelude {
+/**
+ * The hidden first cell: every ricci export, plus the kernel's display API.
+ * `preludeSource(ts)` → 'import * as ricci from "ricci/all";\nimport { … } from "ricci/all";\nimport { display, … } from "…/cell-api.js";'
+ */
+export function preludeSource(ts: TypeScript): string {
   const apiNames = exportedNames(ts, CELL_API_TYPES);
   // The display API wins a name clash; the ricci export stays reachable as ricci.<name>.
   const ricciNames = exportedNames(ts, RICCI_TYPES).filter((name) => !apiNames.includes(name) && name !== "ricci");
-  const source = [
-    `import * as ricci from ${JSON.stringify(RICCI_ENTRY)};`,
-    `import { ${ricciNames.join(", ")} } from ${JSON.stringify(RICCI_ENTRY)};`,
+  return [
+    `import * as ricci from ${JSON.stringify(PRELOAD_SPECIFIER)};`,
+    `import { ${ricciNames.join(", ")} } from ${JSON.stringify(PRELOAD_SPECIFIER)};`,
     `import { ${apiNames.join(", ")} } from ${JSON.stringify(CELL_API_ENTRY)};`,
   ].join("\n");
-  return { source, modules: new Map<string, unknown>([[RICCI_ENTRY, ricci], [CELL_API_ENTRY, cellApi]]) };
 }

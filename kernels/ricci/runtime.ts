@@ -1,16 +1,19 @@
 /**
  * A TypeScript session on tslab: its converter compiles a cell against the declarations of the
- * cells before it, its executor runs the JavaScript in this process. This wrapper adds what the
- * Jupyter protocol needs and tslab's own kernel lacks: the cell's last value (for execute_result),
- * structured errors, interruption at a safe point, and positions in Unicode code points.
+ * cells before it (in a worker thread, see compiler.ts), its executor runs the JavaScript in this
+ * process. This wrapper adds what the Jupyter protocol needs and tslab's own kernel lacks: the
+ * cell's last value (for execute_result), structured errors, interruption at a safe point,
+ * positions in Unicode code points, and tslab's display API (`import * as tslab from "tslab"`).
  */
 import { format } from "node:util";
 import type { CompletionInfo, Converter, ConvertResult, Diagnostic } from "tslab/dist/converter.js";
 import type { ConverterSet, Executor } from "tslab/dist/executor.js";
 import type { CodeMetadata } from "tslab/dist/metadata.js";
+import type { MimeBundle } from "./cell-api.js";
+import { CompilerWorker } from "./compiler.js";
 import { compileError, interruptedError, isInterruption, runtimeError } from "./errors.js";
 import type { ErrorContent } from "./output.js";
-import { tslabConverter, tslabExecutor, tslabInspect, tslabMetadata, typescript } from "./tslab.js";
+import { tslabConverter, tslabExecutor, tslabInspect, tslabJupyter, tslabMetadata, typescript } from "./tslab.js";
 
 /** How a cell ended; on success, `result` is what `present` made of its last value (none if it had none). */
 export type CellOutcome<T> =
@@ -40,35 +43,48 @@ export function utf16ToCodePoints(text: string, offset: number): number {
 }
 
 /**
- * tslab's converter, keeping one compiled cell: the runtime compiles a cell itself (the slow
- * part), checks for an interrupt, then lets the executor run it, whose convert() call gets the
- * same result back. It also learns the executor's declarations of earlier cells from its calls.
+ * tslab's converter, keeping compiled cells: the runtime compiles a cell itself, in the worker
+ * and without blocking (the slow part), checks for an interrupt, then lets the executor run it,
+ * whose convert() call gets the same result back. It also learns the executor's declarations of
+ * earlier cells from its calls.
  */
 class PrecompilingConverter implements Converter {
   /** Declarations of earlier cells, as the executor keeps them. */
   prevDecl = "";
   /** The result the executor's last convert() call got. */
   lastResult: ConvertResult | undefined;
-  private precompiled: { prevDecl: string; src: string; result: ConvertResult } | undefined;
+  private readonly precompiled: { prevDecl: string; src: string; result: Promise<ConvertResult>; settled?: ConvertResult }[] = [];
 
-  constructor(private readonly inner: Converter) {}
+  constructor(
+    private readonly inner: Converter,
+    private readonly convertAsync: (prevDecl: string, src: string) => Promise<ConvertResult>,
+  ) {}
 
   forgetLastResult(): void {
     this.lastResult = undefined;
   }
 
-  precompile(src: string): ConvertResult {
-    const result = this.inner.convert(this.prevDecl, src);
-    this.precompiled = { prevDecl: this.prevDecl, src, result };
-    return result;
+  /** Compiles `src` after the current declarations, or returns the compilation already under way. */
+  precompile(src: string): Promise<ConvertResult> {
+    const prevDecl = this.prevDecl;
+    const known = this.precompiled.find((p) => p.prevDecl === prevDecl && p.src === src);
+    if (known !== undefined) return known.result;
+    const entry: (typeof this.precompiled)[number] = { prevDecl, src, result: this.convertAsync(prevDecl, src) };
+    entry.result.then((result) => (entry.settled = result), () => undefined);
+    this.precompiled.push(entry);
+    return entry.result;
+  }
+
+  discardPrecompiled(): void {
+    this.precompiled.length = 0;
   }
 
   convert(prevDecl: string, src: string): ConvertResult {
     this.prevDecl = prevDecl;
-    const cached = this.precompiled;
-    this.precompiled = undefined;
-    const hit = cached !== undefined && cached.prevDecl === prevDecl && cached.src === src;
-    this.lastResult = hit ? cached.result : this.inner.convert(prevDecl, src);
+    const hit = this.precompiled.find((p) => p.prevDecl === prevDecl && p.src === src)?.settled;
+    // Each compilation serves one run; the next cell compiles against new declarations anyway.
+    this.discardPrecompiled();
+    this.lastResult = hit ?? this.inner.convert(prevDecl, src);
     return this.lastResult;
   }
 
@@ -126,8 +142,12 @@ class CellInterrupted extends Error {
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 
-/** One event-loop turn: the poll phase reads pending signals, so a SIGINT sent during compilation is handled. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** What tslab's `display` functions send: a one-type bundle, and the display id of an area updated in place. */
+export interface TslabDisplay {
+  bundle: MimeBundle;
+  displayId?: string;
+  update: boolean;
+}
 
 export class Runtime {
   private readonly converter: PrecompilingConverter;
@@ -137,22 +157,32 @@ export class Runtime {
   private interrupted = false;
   private rejectOnInterrupt: ((reason: Error) => void) | undefined;
 
-  /** Creates tslab's converter (seconds: it loads the TypeScript libraries) and executor in `rootDir`. */
-  constructor(rootDir: string) {
-    this.converter = new PrecompilingConverter(tslabConverter.createConverter({ isJS: false, isBrowser: false }));
-    let browser: Converter | undefined;
-    const converters: ConverterSet = {
-      node: this.converter,
-      get browser() {
-        return (browser ??= tslabConverter.createConverter({ isJS: false, isBrowser: true }));
-      },
-      close: () => {
-        this.converter.close();
-        browser?.close();
-      },
-    };
+  /**
+   * Uses tslab's converter in `compiler`'s worker (started here unless given: seconds of work
+   * there, loading the TypeScript libraries) and creates the executor in `rootDir`, from which
+   * cells' imports resolve.
+   */
+  constructor(rootDir: string, compiler: CompilerWorker = new CompilerWorker()) {
+    this.converter = new PrecompilingConverter(compiler.converter(false), (prevDecl, src) => compiler.convertAsync(prevDecl, src));
+    const converters: ConverterSet = { node: this.converter, browser: compiler.converter(true), close: () => compiler.close() };
     const console = { log: (value?: unknown) => this.console.log(value), error: (...args: unknown[]) => this.console.error(...args) };
     this.executor = tslabExecutor.createExecutor(rootDir, converters, console);
+  }
+
+  /** Starts compiling the cell that will run next, so that execute(code) finds it (or part of it) done. */
+  prepare(code: string): void {
+    this.converter.precompile(code).catch(() => undefined);
+  }
+
+  /**
+   * Sends what cells show through tslab's API (`tslab.display.html("<b>hi</b>")`, which tslab
+   * addresses to its own kernel) to `show`.
+   */
+  routeTslabDisplays(show: (display: TslabDisplay) => void): void {
+    tslabJupyter.lastWriteDisplayData = ({ data, transient }, update) => {
+      const displayId = (transient as { display_id?: unknown } | undefined)?.display_id;
+      show({ bundle: data as MimeBundle, ...(typeof displayId === "string" ? { displayId } : {}), update });
+    };
   }
 
   /**
@@ -180,13 +210,19 @@ export class Runtime {
     try {
       const meta = tslabMetadata.getCodeMetadata(code);
       if (meta.module === undefined && meta.mode !== "browser") {
-        const compiled = this.converter.precompile(code);
-        if (compiled.diagnostics.length > 0) return { status: "error", error: compileError(compiled.diagnostics, code) };
-        // A SIGINT that arrived while compiling is still queued: let its handler run now, because
-        // once the cell runs only a signal sent during the run can stop a synchronous loop.
-        await nextTurn();
-        await nextTurn();
-        if (this.interrupted) return { status: "error", error: interruptedError() };
+        // The worker compiles while this thread stays free: a SIGINT meanwhile is handled at once
+        // and stops the cell before it runs (once it runs, only a signal sent during the run can
+        // stop a synchronous loop).
+        const compiled = await Promise.race([this.converter.precompile(code), interruption]).catch((error: unknown) => {
+          if (error instanceof CellInterrupted) return undefined;
+          throw error;
+        });
+        if (compiled === undefined || this.interrupted) return { status: "error", error: interruptedError() };
+        if (compiled.diagnostics.length > 0) {
+          // Not kept for a second run: a local module the cell imports may be fixed meanwhile.
+          this.converter.discardPrecompiled();
+          return { status: "error", error: compileError(compiled.diagnostics, code) };
+        }
       }
       this.converter.forgetLastResult();
       const ok = await this.executor.execute(code);

@@ -1,7 +1,8 @@
 /**
  * The kernel's five ZeroMQ sockets, bound to the ports of the connection file Jupyter writes:
- * shell and control (requests and replies), iopub (broadcast outputs and status), stdin (unused:
- * cells cannot prompt), heartbeat (echo).
+ * shell and control (requests and replies), iopub (broadcast outputs and status; an XPUB, which
+ * also tells whether a client has subscribed yet), stdin (unused: cells cannot prompt),
+ * heartbeat (echo).
  */
 import { readFileSync } from "node:fs";
 import * as zmq from "zeromq";
@@ -31,10 +32,16 @@ export class Channels {
   private readonly signer: Signer;
   private readonly shell = new zmq.Router();
   private readonly control = new zmq.Router();
-  private readonly iopub = new zmq.Publisher();
+  private readonly iopub = new zmq.XPublisher();
   private readonly stdin = new zmq.Router();
   private readonly heartbeat = new zmq.Reply();
   private closed = false;
+  /**
+   * Whether a client listens on iopub now. Until its subscription arrives, what the kernel
+   * publishes is lost, and a client checking its connection (jupyter_client's wait_for_ready)
+   * asks for kernel_info again.
+   */
+  subscribed = false;
 
   constructor(
     private readonly connection: ConnectionInfo,
@@ -57,6 +64,7 @@ export class Channels {
     void this.receive("shell", this.shell);
     void this.receive("control", this.control);
     void this.echoHeartbeats();
+    void this.watchSubscriptions();
   }
 
   /**
@@ -77,7 +85,7 @@ export class Channels {
     for (const socket of [this.shell, this.control, this.iopub, this.stdin, this.heartbeat]) socket.close();
   }
 
-  private sendFrames(socket: zmq.Router | zmq.Publisher, message: Message): Promise<void> {
+  private sendFrames(socket: zmq.Router | zmq.XPublisher, message: Message): Promise<void> {
     if (this.closed) return Promise.resolve();
     return socket.send(encode(this.signer, message)).catch((error: unknown) => this.onBadMessage(error));
   }
@@ -93,6 +101,17 @@ export class Channels {
           continue;
         }
         this.onRequest(channel, message);
+      }
+    } catch (error) {
+      if (!this.closed) this.onBadMessage(error);
+    }
+  }
+
+  /** An XPUB receives a subscription as byte 1 + topic, its end as byte 0 + topic (the last subscriber of a topic gone). */
+  private async watchSubscriptions(): Promise<void> {
+    try {
+      for await (const [frame] of this.iopub) {
+        if (frame !== undefined && frame.length > 0) this.subscribed = frame[0] === 1;
       }
     } catch (error) {
       if (!this.closed) this.onBadMessage(error);

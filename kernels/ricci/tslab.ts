@@ -10,8 +10,9 @@ const requireHere = createRequire(import.meta.url);
 export const tslabConverter = requireHere("tslab/dist/converter") as typeof import("tslab/dist/converter.js");
 export const tslabExecutor = requireHere("tslab/dist/executor") as typeof import("tslab/dist/executor.js");
 export const tslabInspect = requireHere("tslab/dist/inspect") as typeof import("tslab/dist/inspect.js");
+/** tslab's kernel module: its `lastWriteDisplayData` is where tslab's display API sends output. */
+export const tslabJupyter = requireHere("tslab/dist/jupyter") as { lastWriteDisplayData: (typeof import("tslab/dist/jupyter.js"))["lastWriteDisplayData"] | null };
 export const tslabMetadata = requireHere("tslab/dist/metadata") as typeof import("tslab/dist/metadata.js");
-export const tslabVersion = (requireHere("tslab/package.json") as { version: string }).version;
 
 /**
  * The compiler API as the repo's typescript types it; the object is tslab's fork (5.0), which

@@ -11,6 +11,7 @@ import { PIPELINE, pipeline } from "../pipeline/run.js";
 import { pipelineSeeds } from "../pipeline/seeds.js";
 import { parseSize } from "../pipeline/sizes.js";
 import { RicciError } from "../errors.js";
+import { outcomeLines } from "./summary.js";
 
 interface CliOptions {
   readonly size: "ci" | "full";
@@ -53,11 +54,13 @@ async function main(): Promise<void> {
   if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new RicciError(`--jobs must be a positive integer, got "${flags.jobs}"`);
   const seeds = flags.seeds === undefined ? undefined : Number(flags.seeds);
   if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1)) throw new RicciError(`--seeds must be a positive integer, got "${flags.seeds}"`);
+  const root = flags.root ?? "runs";
   const summary = await stages[stage]({
-    size, root: flags.root ?? "runs", seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }), ...(jobs === undefined ? {} : { jobs }),
+    size, root, seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }), ...(jobs === undefined ? {} : { jobs }),
     ...(seeds === undefined ? {} : { seeds }),
   });
-  console.log(JSON.stringify(summary, null, 2));
+  // The full numbers are in the summary files and the report; the terminal gets where they are.
+  console.log(outcomeLines(stage, summary, { root, size }).join("\n"));
 }
 
 main().catch((error: unknown) => {

@@ -2,7 +2,8 @@
  * User-defined elementwise functions from a formula in x, parsed by mathjs; their
  * derivatives are taken by mathjs symbolically, to any order, and registered on demand.
  */
-import { type MathNode, derivative, parse } from "mathjs";
+import { createRequire } from "node:module";
+import type { MathNode } from "mathjs";
 import * as b from "./build.js";
 import { RicciError } from "../errors.js";
 import type { Expr } from "./expr.js";
@@ -13,6 +14,16 @@ interface UserFunction {
   readonly name: string;
   readonly formula: MathNode;
   readonly evaluate: (x: number) => number;
+}
+
+type MathJs = typeof import("mathjs");
+let loadedMathjs: MathJs | undefined;
+/**
+ * mathjs, loaded on the first formula rather than when ricci is imported: it is hundreds of
+ * modules (about a second of start-up) that only `fn` needs. Its CommonJS build loads synchronously.
+ */
+function mathjs(): MathJs {
+  return (loadedMathjs ??= createRequire(import.meta.url)("mathjs") as MathJs);
 }
 
 const userFunctions = new Map<string, UserFunction>();
@@ -48,7 +59,7 @@ function register(name: string, formula: MathNode): string {
   defineRule(key, {
     arity: 1,
     value: (x) => evaluate(x),
-    partial: (node) => b.apply(register(`${name}'`, derivative(formula, "x")), [node.args[0]]),
+    partial: (node) => b.apply(register(`${name}'`, mathjs().derivative(formula, "x")), [node.args[0]]),
     latex: ([x]) => `\\operatorname{${name.replace(/'/g, "\\prime ")}}\\left(${x}\\right)`,
     kernel: (ops, [x]) => lowerFormula(ops, formula, x, name),
   });
@@ -65,7 +76,7 @@ export function fn(name: string, formula: string): (x: Expr | number) => Expr {
   }
   let node: MathNode;
   try {
-    node = parse(formula);
+    node = mathjs().parse(formula);
   } catch (error) {
     throw new RicciError(`fn "${name}": cannot parse formula "${formula}": ${(error as Error).message}`);
   }
@@ -74,7 +85,7 @@ export function fn(name: string, formula: string): (x: Expr | number) => Expr {
     throw new RicciError(`fn "${name}": formula "${formula}" may use only the variable x, but it uses ${unknown.join(", ")}`);
   }
   try {
-    derivative(node, "x");
+    mathjs().derivative(node, "x");
   } catch (error) {
     throw new RicciError(`fn "${name}": mathjs cannot differentiate "${formula}": ${(error as Error).message}`);
   }

@@ -16,7 +16,7 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget } from "./stage.js";
+import { epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint } from "./stage.js";
 import { type PairLabels, stagePairs } from "./pairs.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
@@ -84,7 +84,7 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const dir = stageDir(root, options.size, "dpo");
   const done = finishedSummary<DpoSummary>(dir, s.steps);
   if (done !== null) return done;
-  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const sftPath = upstreamCheckpoint(root, options.size, "sft", "dpo");
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.

@@ -9,7 +9,7 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
 
@@ -78,7 +78,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const dir = stageDir(root, options.size, "grpo");
   const done = finishedSummary<GrpoSummary>(dir, s.steps);
   if (done !== null) return done;
-  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const sftPath = upstreamCheckpoint(root, options.size, "sft", "grpo");
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, minRatio: s.minLrRatio });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.

@@ -17,7 +17,7 @@ import { type Verifier, samplePreferencePairs } from "../rl/sampledPreferences.j
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, stageDir, trainSideProblems } from "./stage.js";
+import { stageDir, trainSideProblems, upstreamCheckpoint } from "./stage.js";
 
 /** Where a stage's preference pairs come from: the verifier on the SFT policy's samples, or gold answers. */
 export type PairLabels = "verifier" | "gold";
@@ -65,7 +65,7 @@ export async function stagePairs(
   const settings: PairSettings = { ...PAIR_SETTINGS[options.size], ...internals.pairs };
   const verify = internals.verify;
   const path = pairsPath(options.root, options.size);
-  const sft = await loadCheckpoint(checkpointPath(stageDir(options.root, options.size, "sft")), { expectConfig: config });
+  const sft = await loadCheckpoint(upstreamCheckpoint(options.root, options.size, "sft", "the preference pairs"), { expectConfig: config });
   try {
     const stored = existsSync(path) ? readPairs(path) : null;
     if (stored !== null && stored.seed === options.seed && stored.sftStep === sft.step && JSON.stringify(stored.settings) === JSON.stringify(settings)) {

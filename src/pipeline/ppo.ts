@@ -10,7 +10,6 @@
  * One step of this stage is one PPO iteration (a rollout batch and its epochs × minibatches
  * updates), TRL's unit of logging.
  */
-import { existsSync } from "node:fs";
 import { type ArithmeticProblem, encodePrompt } from "../data/arithmetic.js";
 import { type Tokenizer, charTokenizer } from "../data/tokenizer.js";
 import type { GptConfig } from "../nn/gpt.js";
@@ -21,7 +20,7 @@ import { configDifferences, loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { type Trainer } from "../train/trainer.js";
 
@@ -107,11 +106,9 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const dir = stageDir(root, options.size, "ppo");
   const done = finishedSummary<PpoSummary>(dir, s.steps);
   if (done !== null) return done;
-  const rmPath = checkpointPath(stageDir(root, options.size, "rm"));
+  const sftPath = upstreamCheckpoint(root, options.size, "sft", "ppo");
   const rewardKind = options.reward ?? "rule";
-  if (rewardKind === "model" && !existsSync(rmPath)) throw new RicciError(`ppo: --reward model needs the reward model at ${rmPath}; run the rm stage first (npm run rm -- --size ${options.size})`);
-  const reward = rewardKind === "model" ? await loadRewardModel(rmPath, config) : ruleRewardFunction();
-  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const reward = rewardKind === "model" ? await loadRewardModel(upstreamCheckpoint(root, options.size, "rm", "ppo --reward model"), config) : ruleRewardFunction();
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const updatesPerStep = s.epochs * s.minibatches;
   const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });

@@ -31,6 +31,21 @@ export function describeLabels(labels: unknown): string {
   return preferencePairs > 0 ? `${used} → ${count(preferencePairs)} pairs` : used;
 }
 
+/** A stage's headline numbers, from its summary (for a terminal line; report.md has them all): "test accuracy 23.4%, validation accuracy 25.0%, 41 s". */
+export function headline(summary: Record<string, unknown>): string {
+  const pct = (v: unknown): string | undefined => (typeof v === "number" && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : undefined);
+  const num = (v: unknown): string | undefined => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(3) : undefined);
+  const parts: [label: string, value: string | undefined][] = [
+    ["test accuracy", pct(summary.testAccuracy)],
+    ["validation accuracy", pct(summary.accuracy)],
+    ["held-out loss", num(summary.heldOutLoss)],
+    ["pairwise accuracy", pct(summary.pairwiseAccuracy)],
+    ["KL from SFT", num(summary.klFromReference)],
+  ];
+  const seconds = typeof summary.seconds === "number" ? [`${summary.seconds.toFixed(0)} s`] : [];
+  return [...parts.filter(([, value]) => value !== undefined).map(([label, value]) => `${label} ${value}`), ...seconds].join(", ") || "no numbers";
+}
+
 /** How the run went: the backend, the pipeline's wall-clock seconds, and its RL processes. */
 export interface RunFacts {
   readonly backend: string;

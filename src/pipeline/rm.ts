@@ -18,7 +18,7 @@ import { trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, epochBatch, epochOf, finishedSummary, type LabelBudget, labelBudget, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary } from "./stage.js";
+import { epochBatch, epochOf, finishedSummary, type LabelBudget, labelBudget, stageDir, type StageInternals, type StageOptions, stepZero, trainSideProblems, writeSummary, upstreamCheckpoint } from "./stage.js";
 import { type PairLabels, stagePairs } from "./pairs.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
@@ -101,6 +101,7 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
   const dir = stageDir(root, options.size, "rm");
   const done = finishedSummary<RmSummary>(dir, s.steps);
   if (done !== null) return done;
+  const sftPath = upstreamCheckpoint(root, options.size, "sft", "rm");
   const constructed = preferenceDataset(settings.task, seed);
   const sampled = s.labels === "verifier" ? await stagePairs({ size: options.size, root, seed }, policyConfig, internals) : null;
   const heldOut = (sampled ?? constructed).validation.slice(0, s.heldOutPairs);
@@ -112,7 +113,7 @@ export async function rewardModel(options: StageOptions, overrides: Partial<RmSe
     return preferencePairs(epochBatch(problems, s.pairs, index, subSeed(seed, "rm/order")), rejectionSeed);
   };
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const sftParams = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "sft")), { expectConfig: policyConfig })).params;
+  const sftParams = (await loadCheckpoint(sftPath, { expectConfig: policyConfig })).params;
   const params = rewardModelFromPolicy(sftParams, config, subSeed(seed, "rm/init"));
   const rm = rewardModelObjective(config, s.pairs, { margin: s.margin, centerCoefficient: s.centerCoefficient, nllCoefficient: s.nllCoefficient });
   const optimizer = fusedOptimizer(rm.objective, { lr: schedule });

@@ -5,15 +5,17 @@
  * processes (src/pipeline/processes.ts); their numbers are the same either way.
  */
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { activeBackend } from "../lower/backend.js";
 import { dpo } from "./dpo.js";
 import { runStageProcesses } from "./processes.js";
 import { grpo } from "./grpo.js";
 import { ppo } from "./ppo.js";
 import { pretrain } from "./pretrain.js";
-import { type StageRow, writeReport } from "./report.js";
+import { headline, type StageRow, writeReport } from "./report.js";
 import { rewardModel } from "./rm.js";
 import { sft } from "./sft.js";
+import { stageDir } from "./stage.js";
 import { trpo } from "./trpo.js";
 import type { RunSize } from "./sizes.js";
 import { RicciError } from "../errors.js";
@@ -56,7 +58,7 @@ export async function pipeline(options: PipelineOptions): Promise<{ report: stri
     const stageStarted = performance.now();
     console.error(`\n== ${name} ==`);
     const summary = (await run({ size: options.size, root, seed })) as Record<string, unknown>;
-    console.error(`${name} done in ${((performance.now() - stageStarted) / 1000).toFixed(0)} s: ${JSON.stringify(summary)}`);
+    console.error(`${name} done in ${((performance.now() - stageStarted) / 1000).toFixed(0)} s: ${headline(summary)} (${join(stageDir(root, options.size, name), "summary.json")})`);
     summaries.set(name, summary);
   }
   if (jobs > 1) {

@@ -12,7 +12,7 @@ import { makeRng, subSeed } from "../util/random.js";
 import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import { SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget } from "./stage.js";
+import { evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -37,6 +37,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const dir = stageDir(root, options.size, "sft");
   const done = finishedSummary<SftSummary>(dir, s.steps);
   if (done !== null) return done;
+  const pretrainPath = upstreamCheckpoint(root, options.size, "pretrain", "sft");
   const examples = trainSideProblems(settings.task, settings.sftProblems).map(formatExample);
   const { validation } = arithmeticProblems(settings.task);
   const heldOut = evalProblems(options.size);
@@ -45,7 +46,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
     packSft(validation.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context),
   );
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const params = (await loadCheckpoint(checkpointPath(stageDir(root, options.size, "pretrain")), { expectConfig: config })).params;
+  const params = (await loadCheckpoint(pretrainPath, { expectConfig: config })).params;
   const optimizer = fusedOptimizer(lm.objective, { lr: schedule });
   const started = performance.now();
   const result = await trainLoop({

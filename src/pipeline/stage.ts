@@ -83,6 +83,26 @@ export const stageDir = (root: string, size: RunSize, stage: string): string => 
 /** A stage's (policy's) checkpoint: where the training loop keeps it. */
 export const checkpointPath = (dir: string): string => checkpointFile(dir, "policy");
 
+/** The stages that later ones start from, with the notebook that runs each. */
+const UPSTREAM_NOTEBOOKS = { pretrain: "01-pretraining.ipynb", sft: "02-sft.ipynb", rm: "03-reward-model.ipynb" } as const;
+export type UpstreamStage = keyof typeof UPSTREAM_NOTEBOOKS;
+
+/**
+ * The checkpoint of the earlier stage that `stage` starts from, or a RicciError that says which
+ * command or notebook makes it (rather than a missing file's ENOENT):
+ * `upstreamCheckpoint("runs", "ci", "pretrain", "sft")` → "runs/ci/pretrain/checkpoint.ckpt".
+ */
+export function upstreamCheckpoint(root: string, size: RunSize, upstream: UpstreamStage, stage: string): string {
+  const path = checkpointPath(stageDir(root, size, upstream));
+  if (existsSync(path)) return path;
+  const flags = `--size ${size}${root === "runs" ? "" : ` --root ${root}`}`;
+  throw new RicciError(
+    `${stage} starts from the ${upstream} stage's checkpoint, and ${path} does not exist yet. Run the ${upstream} stage first: ` +
+      `\`npm run ${upstream} -- ${flags}\` in this repository, \`npx ricci ${upstream} ${flags}\` where ricci is installed, ` +
+      `or the notebook ${UPSTREAM_NOTEBOOKS[upstream]}.`,
+  );
+}
+
 /** Writes `summary.json` atomically. */
 export function writeSummary(dir: string, summary: Record<string, unknown>): void {
   const path = join(dir, "summary.json");

@@ -10,7 +10,7 @@ import { type TrpoTrainerOptions, trpoTrainer } from "../rl/trpo.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { checkpointPath, evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint } from "./stage.js";
 import { type Trainer } from "../train/trainer.js";
 
 /** The trainer's options a run size fixes (src/rl/trpo.ts documents each). */
@@ -65,7 +65,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
   const dir = stageDir(root, options.size, "trpo");
   const done = finishedSummary<TrpoSummary>(dir, s.steps);
   if (done !== null) return done;
-  const sftPath = checkpointPath(stageDir(root, options.size, "sft"));
+  const sftPath = upstreamCheckpoint(root, options.size, "sft", "trpo");
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const iterations = trpoTrainer(config, params, trainSideProblems(size.task, s.trainProblems), {
