@@ -50,6 +50,13 @@ describe("pretrain → sft at --size ci", () => {
 });
 
 describe("stages in child processes", () => {
+  // Runs after the describe above: pretrain and SFT are finished under `root`, so the children only read them back.
+  it("resolve to the summaries the stages wrote, in the order asked", async () => {
+    const summaries = await runStageProcesses(["sft", "pretrain"], { size: "ci", root, seed: 0 }, 2);
+    expect(summaries.map((s) => s.stage)).toEqual(["sft", "pretrain"]);
+    expect(summaries[0]).toEqual(JSON.parse(readFileSync(join(root, "ci", "sft", "summary.json"), "utf8")));
+  }, 120_000);
+
   it("report a failing stage by name after the others finish, with their lines prefixed", async () => {
     await expect(runStageProcesses(["no-such-stage", "also-missing"], { size: "ci", root, seed: 0 }, 2)).rejects.toThrow(
       /2 of 2 stages failed:\nstage no-such-stage exited with code 2 .*\nstage also-missing exited with code 2/,

@@ -9,9 +9,10 @@
 import { spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
-import { extname } from "node:path";
+import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunSize } from "./sizes.js";
+import { readSummary, stageDir } from "./stage.js";
 import { RicciError } from "../errors.js";
 
 export interface StageProcessOptions {
@@ -29,23 +30,23 @@ function cliCommand(): string[] {
   return extname(here) === ".ts" ? ["--import", import.meta.resolve("tsx"), cli] : [cli];
 }
 
-/** Runs `ricci <stage>` in a child process, its log lines prefixed "[stage] "; resolves to its summary. */
+/**
+ * Runs `ricci <stage>` in a child process, its log and outcome lines prefixed "[stage] "; resolves
+ * to the summary the stage wrote (`<root>/<size>/<stage>/summary.json`).
+ */
 export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
   const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
   const env = options.threads === undefined ? process.env : { ...process.env, RICCI_THREADS: String(options.threads) };
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
-  createInterface({ input: child.stderr }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
-  let stdout = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  for (const output of [child.stderr, child.stdout]) createInterface({ input: output }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
       if (code !== 0) return reject(new RicciError(`stage ${stage} exited with code ${code} (its log lines above start with [${stage}])`));
-      try {
-        resolve(JSON.parse(stdout) as Record<string, unknown>);
-      } catch {
-        reject(new RicciError(`stage ${stage} printed no JSON summary on stdout: ${stdout.slice(0, 200)}`));
-      }
+      const dir = stageDir(options.root, options.size, stage);
+      const summary = readSummary(dir);
+      if (summary === null) return reject(new RicciError(`stage ${stage} finished but wrote no ${join(dir, "summary.json")}`));
+      resolve(summary);
     });
   });
 }
