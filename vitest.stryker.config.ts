@@ -19,12 +19,16 @@ export const coreTests = [
   "test/transforms.test.ts",
   "test/numerics.test.ts",
   "test/userfn.test.ts",
+  "test/primitive-latex.test.ts",
   "test/lower-plan.test.ts",
 ];
 
 export default defineConfig({
   test: {
     name: "default",
+    // One module graph for all test files of a run: each file would otherwise import mathjs and tfjs
+    // again (~2–5 s a file on two busy cores), and Stryker starts a run per mutant.
+    isolate: false,
     include: coreTests,
     testTimeout: 120_000,
     hookTimeout: 120_000,
