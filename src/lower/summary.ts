@@ -33,16 +33,20 @@ export interface PlanSummary {
   readonly sums: number;
   /** Pointwise calls by op, e.g. `{ mul: 2, exp: 1 }`. */
   readonly pointwise: Readonly<Record<string, number>>;
+  /** Entries written by every op that makes a new tensor (all but reshapes): the plan's memory traffic. */
+  readonly elementsWritten: number;
 }
 
 type Shape = readonly number[];
 
 /** Shape-only TensorOps that count what the plan asks of a target. */
 function countingOps(fastTransposeRank: number): { ops: TensorOps<Shape>; summary: () => Omit<PlanSummary, "steps"> } {
-  let transposes = 0, maxTransposeRank = 0, matMuls = 0, batchedMatMuls = 0, reshapes = 0, broadcasts = 0, sums = 0;
+  let transposes = 0, maxTransposeRank = 0, matMuls = 0, batchedMatMuls = 0, reshapes = 0, broadcasts = 0, sums = 0, elementsWritten = 0;
   const pointwise: Record<string, number> = {};
   const count = (op: UnaryOp | BinaryOp): void => void (pointwise[op] = (pointwise[op] ?? 0) + 1);
-  const drop = (t: Shape, axes: readonly number[]): Shape => t.filter((_, i) => !axes.includes(i));
+  /** A new tensor of shape `t` (counted in elementsWritten). */
+  const written = (t: Shape): Shape => ((elementsWritten += t.reduce((n, d) => n * d, 1)), t);
+  const drop = (t: Shape, axes: readonly number[]): Shape => written(t.filter((_, i) => !axes.includes(i)));
   const ops: TensorOps<Shape> = {
     scalar: () => [],
     constant: (_values, shape) => [...shape],
@@ -50,32 +54,32 @@ function countingOps(fastTransposeRank: number): { ops: TensorOps<Shape>; summar
     transpose: (t, perm) => {
       transposes++;
       maxTransposeRank = Math.max(maxTransposeRank, perm.length);
-      return perm.map((p) => t[p]);
+      return written(perm.map((p) => t[p]));
     },
-    broadcastTo: (_t, shape) => (broadcasts++, [...shape]),
+    broadcastTo: (_t, shape) => (broadcasts++, written([...shape])),
     matMul: (a, b) => {
       if (a.length === 2) matMuls++;
       else batchedMatMuls++;
-      return [...a.slice(0, -1), b[b.length - 1]];
+      return written([...a.slice(0, -1), b[b.length - 1]]);
     },
-    unary: (op, t) => (count(op), [...t]),
+    unary: (op, t) => (count(op), written([...t])),
     binary: (op, a, b) => {
       count(op);
       const rank = Math.max(a.length, b.length);
       const at = (s: Shape, i: number): number => s[s.length - rank + i] ?? 1;
-      return Array.from({ length: rank }, (_, i) => Math.max(at(a, i), at(b, i)));
+      return written(Array.from({ length: rank }, (_, i) => Math.max(at(a, i), at(b, i))));
     },
     sum: (t, axes) => (sums++, drop(t, axes)),
     logSumExp: (t, axis) => drop(t, [axis]),
     max: (t, axis) => drop(t, [axis]),
-    softmax: (t) => [...t],
-    logSoftmax: (t) => [...t],
-    oneHot: (index, depth) => [...index, depth],
+    softmax: (t) => written([...t]),
+    logSoftmax: (t) => written([...t]),
+    oneHot: (index, depth) => written([...index, depth]),
     keep: (t) => t,
     same: (a, b) => a === b,
     fastTransposeRank,
   };
-  return { ops, summary: () => ({ transposes, maxTransposeRank, matMuls, batchedMatMuls, reshapes, broadcasts, sums, pointwise: { ...pointwise } }) };
+  return { ops, summary: () => ({ transposes, maxTransposeRank, matMuls, batchedMatMuls, reshapes, broadcasts, sums, pointwise: { ...pointwise }, elementsWritten }) };
 }
 
 /** The plan of `outputs` on `target`, counted: `planSummary({ y: dot(x, W) }, "onnx").matMuls` is 1. */
