@@ -6,8 +6,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  type Expr, activeBackend, compile, constant, evaluate, grad, initBackend, logSoftmax, logsumexp, max, relu, sigmoid, sign, simplify, softmax,
-  softplus, step, sum, variable,
+  type Expr, activeBackend, add, apply, compile, constant, evaluate, grad, greater, greaterEqual, initBackend, jvp, logSoftmax, logsumexp, max, maximum,
+  minimum, relu, sigmoid, sign, simplify, softmax, softplus, step, sum, variable,
 } from "../src/index.js";
 
 beforeAll(async () => {
@@ -98,6 +98,46 @@ describe("step, relu and sign at 0", () => {
   it("sign(0) is 0 and sign has no gradient", () => {
     expect(Array.from(evaluate(sign(x), inputs).data)).toEqual(xs.map((v) => (v > 0 ? 1 : v < 0 ? -1 : 0)));
     expect(Array.from(evaluate(grad(sum(sign(x)), x), inputs).data).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe("ties", () => {
+  const a = variable("a", { i: 3 });
+  const b = variable("b", { i: 3 });
+  const tie = { a: Float64Array.from([1, 2, 3]), b: Float64Array.from([1, 5, 0]) }; // equal at i = 0
+
+  it("minimum and maximum send the sub-gradient to their first argument on a tie, in reverse and forward mode", () => {
+    const [dMinA, dMinB] = grad(sum(minimum(a, b)), [a, b]).map((g) => Array.from(evaluate(g, tie).data));
+    expect(dMinA).toEqual([1, 1, 0]);
+    expect(dMinB).toEqual([0, 0, 1]);
+    const [dMaxA, dMaxB] = grad(sum(maximum(a, b)), [a, b]).map((g) => Array.from(evaluate(g, tie).data));
+    expect(dMaxA).toEqual([1, 0, 1]);
+    expect(dMaxB).toEqual([0, 1, 0]);
+    const ones3 = variable("ones3", { i: 3 });
+    const withOnes = { ...tie, ones3: Float64Array.from([1, 1, 1]) };
+    expect(Array.from(evaluate(jvp(minimum(a, b), b, ones3), withOnes).data)).toEqual([0, 0, 1]);
+    expect(Array.from(evaluate(jvp(maximum(a, b), b, ones3), withOnes).data)).toEqual([0, 1, 0]);
+  });
+
+  it("greater is strict and greaterEqual is not, evaluated and compiled; neither has a gradient", () => {
+    expect(Array.from(evaluate(greater(a, b), tie).data)).toEqual([0, 0, 1]);
+    expect(Array.from(evaluate(greaterEqual(a, b), tie).data)).toEqual([1, 0, 1]);
+    const out = compile({ g: greater(a, b), ge: greaterEqual(a, b) }).runArrays(tie);
+    expect(Array.from(out.g.data)).toEqual([0, 0, 1]);
+    expect(Array.from(out.ge.data)).toEqual([1, 0, 1]);
+    expect(Array.from(evaluate(grad(sum(add(greater(a, b), greaterEqual(a, b))), a), tie).data)).toEqual([0, 0, 0]);
+  });
+
+  it("max along an edge sends the sub-gradient to every maximiser", () => {
+    const row = variable("row", { k: 4 });
+    const values = { row: Float64Array.from([1, 3, 3, -2]) };
+    expect(Array.from(evaluate(grad(max(row, "k"), row), values).data)).toEqual([0, 1, 1, 0]);
+    const dir = variable("dir", { k: 4 });
+    expect(evaluate(jvp(max(row, "k"), row, dir), { ...values, dir: Float64Array.from([5, 1, 2, 7]) }).data[0]).toBe(3);
+  });
+
+  it("an unknown elementwise function is named in the error", () => {
+    expect(() => apply("nope", [a])).toThrow(/^unknown elementwise function "nope"$/);
   });
 });
 
