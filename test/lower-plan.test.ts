@@ -81,6 +81,23 @@ describe.each(targets)("contractions on %s", (target) => {
     expect(planSummary(outs, target)).toMatchObject({ matMuls: 3, transposes: 1 });
   });
 
+  it("lays an outer product out in the product's own edge order (no transpose of the result)", () => {
+    const u = variable("u", { i: 3 });
+    const v = variable("v", { j: 4 });
+    expect(planSummary({ y: einsum([u, v], ["j", "i"]) }, target)).toMatchObject({ transposes: 0, pointwise: { mul: 1 }, elementsWritten: 12 });
+  });
+
+  it("aligns a sum's terms to the largest one: x + bias moves nothing", () => {
+    const bias = variable("bias", { in: 4 });
+    expect(planSummary({ y: add(x, bias) }, target)).toMatchObject({ transposes: 0, pointwise: { add: 1 }, elementsWritten: 32 });
+  });
+
+  it("moves the edge a softmax normalises to the last axis, and only then", () => {
+    expect(planSummary({ y: softmax(x, "in") }, target)).toMatchObject({ transposes: 0 });
+    // Along b (the first axis): moved last, normalised, moved back for the output's own order.
+    expect(planSummary({ y: softmax(x, "b") }, target)).toMatchObject({ transposes: 2 });
+  });
+
   it("keeps constants and broadcasts lazy: x + 1 and 2·x are one op each, nothing expanded", () => {
     expect(planSummary({ y: add(x, 1), z: mul(2, x) }, target)).toMatchObject({ broadcasts: 0, pointwise: { add: 1, mul: 1 }, elementsWritten: 64 });
     // A softmax needs its argument whole: the lazily broadcast u ⊗ 1 is expanded once.
@@ -102,6 +119,11 @@ describe("layout moves", () => {
     expect(tfjs.maxTransposeRank).toBeLessThanOrEqual(4);
     expect(planSummary({ y }, "onnx")).toMatchObject({ transposes: 1, maxTransposeRank: 5 });
     expect(onnxOps({ y })).toMatchObject({ Transpose: 1 });
+  });
+
+  it("drops size-1 axes before transposing: [a, one, b] → [b, one, a] is a rank-2 transpose", () => {
+    const r = variable("r", { a: 2, one: 1, b: 3 });
+    for (const target of targets) expect(planSummary({ y: transpose(r, ["b", "one", "a"]) }, target)).toMatchObject({ transposes: 1, maxTransposeRank: 2 });
   });
 
   it("an identity permutation moves nothing", () => {
