@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import {
-  type Expr, type Variable, RicciError, add, dot, evaluate, exp, gather, grad, hvp, jvp, logsumexp, mean, mul, rename, sigmoid, softmax,
+  type Expr, type Variable, RicciError, add, dot, evaluate, exp, gather, grad, greater, hvp, jvp, logsumexp, maximum, mean, mul, rename, sigmoid, softmax,
   stopGradient, sum, tanh, topologicalOrder, transpose, valueAndGrad, variable, vjp,
 } from "../src/index.js";
 import { internedCount } from "../src/dsl/expr.js";
@@ -217,6 +217,7 @@ describe("every transform names itself and what it got when the input is wrong",
     );
     expect(thrownBy(() => jvp(f, [] as Variable[], [])).message).toBe("jvp: nothing to differentiate with respect to");
     expect(thrownBy(() => hvp(f, undefined as unknown as Variable, x)).message).toBe("hvp: can only differentiate with respect to a variable, got undefined");
+    expect(thrownBy(() => grad(f, null as unknown as Variable)).message).toBe("grad: can only differentiate with respect to a variable, got null");
   });
 
   it("rejects a non-scalar function in grad, valueAndGrad and hvp (vjp and jvp take any f)", () => {
@@ -247,8 +248,13 @@ describe("the size of what a transform builds", () => {
   /** x passed through `depth` more functions: a branch of the graph that W does not reach. */
   const deadBranch = (depth: number): Expr => {
     // Each level renames an edge, so each level's values have their own edges (and zeros).
-    let e: Expr = variable("z", { i0: 3, j: 2 });
-    for (let k = 0; k < depth; k++) e = tanh(exp(rename(e, { [`i${k}`]: `i${k + 1}` })));
+    // Products and sums too (each kind has its own liveness rule).
+    const z = variable("z", { i0: 3, j: 2 });
+    let e: Expr = z;
+    for (let k = 0; k < depth; k++) {
+      const renamed = rename(e, { [`i${k}`]: `i${k + 1}` });
+      e = tanh(exp(k % 2 === 0 ? mul(renamed, renamed) : add(renamed, exp(renamed))));
+    }
     return sum(e);
   };
 
@@ -262,6 +268,15 @@ describe("the size of what a transform builds", () => {
     // The same derivatives of f must add at most the few nodes that join the dead branch's zero.
     expect(nodesBuiltBy(() => expect(grad(f, V)).toBe(g))).toBeLessThanOrEqual(2);
     expect(nodesBuiltBy(() => expect(jvp(f, V, U)).toBe(t))).toBeLessThanOrEqual(2);
+  });
+
+  it("jvp builds no partial derivative for an argument that does not depend on wrt", () => {
+    // Names used nowhere else: the interning table is shared by every test in the process.
+    const V = variable("V_jvpDeadArg", { i: 3 });
+    const Z = variable("Z_jvpDeadArg", { i: 3 });
+    jvp(sum(maximum(V, Z)), V, variable("U_jvpDeadArg", { i: 3 }));
+    // maximum's partial for its second argument (Z, dead here) would be greater(Z, V): it must not exist yet.
+    expect(nodesBuiltBy(() => greater(Z, V))).toBe(1);
   });
 
   it("a small GPT's loss gradient stays within 2.5× the loss graph and builds at most 1.5× its nodes", () => {
