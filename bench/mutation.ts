@@ -7,6 +7,8 @@
  *   npm run mutation                                        # src/autodiff, src/dsl, src/lower
  *   npm run mutation -- --mutate 'src/autodiff/**\/*.ts'    # one folder (other Stryker flags pass through)
  *   npm run mutation -- --summary-only                      # re-read the last report
+ *   npm run mutation -- --config other.json --mutate …      # another config (its own tempDirName and
+ *                                                           # jsonReporter.fileName let two runs go side by side)
  *
  * Each run replaces the entries of the folders it measured and keeps the others, so per-folder
  * runs add up to one table. A narrowed run's entry says what it mutated (`mutate`).
@@ -15,7 +17,6 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 
-const REPORT = "reports/mutation/mutation.json";
 const RESULTS = "bench/results/mutation.json";
 
 /** What Stryker's JSON report (mutation-testing-report-schema) holds that the summary reads. */
@@ -77,25 +78,37 @@ export function scoreOf(c: Counts): { score: number; coveredScore: number } {
   return { score: percent(detected, detected + c.survived + c.noCoverage), coveredScore: percent(detected, detected + c.survived) };
 }
 
+interface StrykerConfig {
+  readonly mutate: string[];
+  readonly jsonReporter?: { readonly fileName?: string };
+}
+
+/** The value after `flag` in `args`, and `args` without the two. */
+function takeOption(args: string[], flag: string): [string | undefined, string[]] {
+  const at = args.indexOf(flag);
+  return at < 0 ? [undefined, args] : [args[at + 1], [...args.slice(0, at), ...args.slice(at + 2)]];
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const summaryOnly = args.includes("--summary-only");
-  const strykerArgs = args.filter((a) => a !== "--summary-only");
+  const [configFile = "stryker.config.json", strykerArgs] = takeOption(args.filter((a) => a !== "--summary-only"), "--config");
+  const config = JSON.parse(readFileSync(configFile, "utf8")) as StrykerConfig;
+  const report = config.jsonReporter?.fileName ?? "reports/mutation/mutation.json";
   const t0 = Date.now();
   if (!summaryOnly) {
-    const run = spawnSync("npx", ["stryker", "run", "stryker.config.json", ...strykerArgs], { stdio: "inherit" });
+    const run = spawnSync("npx", ["stryker", "run", configFile, ...strykerArgs], { stdio: "inherit" });
     if (run.status !== 0) process.exit(run.status ?? 1);
   }
   const runSeconds = Math.round((Date.now() - t0) / 1000);
-  if (!existsSync(REPORT)) throw new Error(`no Stryker report at ${REPORT}; run without --summary-only first`);
-  const report = JSON.parse(readFileSync(REPORT, "utf8")) as Report;
-  const mutateAt = strykerArgs.indexOf("--mutate");
-  const config = JSON.parse(readFileSync("stryker.config.json", "utf8")) as { mutate: string[] };
-  const mutate = mutateAt >= 0 ? strykerArgs[mutateAt + 1].split(",") : config.mutate;
+  if (!existsSync(report)) throw new Error(`no Stryker report at ${report}; run without --summary-only first`);
+  const files = (JSON.parse(readFileSync(report, "utf8")) as Report);
+  const [mutateArg] = takeOption(strykerArgs, "--mutate");
+  const mutate = mutateArg !== undefined ? mutateArg.split(",") : config.mutate;
   const previous = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, "utf8")) as { folders?: Record<string, FolderResult> }) : {};
   const folders: Record<string, FolderResult> = { ...(previous.folders ?? {}) };
   const date = new Date().toISOString();
-  for (const [folder, c] of Object.entries(summarize(report))) {
+  for (const [folder, c] of Object.entries(summarize(files))) {
     folders[folder] = { ...scoreOf(c), ...c, date, runSeconds: summaryOnly ? (previous.folders?.[folder]?.runSeconds ?? 0) : runSeconds, mutate };
   }
   const total = Object.values(folders).reduce((acc, f) => {
