@@ -1,17 +1,20 @@
 /**
  * Mutation testing of the core: runs Stryker (stryker.config.json: vitest runner, the core test
- * files of vitest.stryker.config.ts, concurrency 1) and records, per source folder, the mutation
- * score and the killed / survived / timeout / no-coverage counts in bench/results/mutation.json.
- * Not part of `npm test`: a full run takes hours on two cores; narrow it to a folder or a file:
+ * files of vitest.stryker.config.ts, concurrency 1) and records, per source file and per folder,
+ * the mutation score and the killed / survived / timeout / no-coverage counts in
+ * bench/results/mutation.json. Not part of `npm test`: a full run takes hours on two busy cores;
+ * narrow it to a folder or to files:
  *
  *   npm run mutation                                        # src/autodiff, src/dsl, src/lower
  *   npm run mutation -- --mutate 'src/autodiff/**\/*.ts'    # one folder (other Stryker flags pass through)
- *   npm run mutation -- --summary-only                      # re-read the last report
+ *   npm run mutation -- --mutate src/lower/contract.ts,src/lower/layout.ts
+ *   npm run mutation -- --summary-only [--run-seconds N]    # re-read the last report (N: its run time)
  *   npm run mutation -- --config other.json --mutate …      # another config (its own tempDirName and
  *                                                           # jsonReporter.fileName let two runs go side by side)
  *
- * Each run replaces the entries of the folders it measured and keeps the others, so per-folder
- * runs add up to one table. A narrowed run's entry says what it mutated (`mutate`).
+ * Each run replaces the entries of the files it measured and keeps the others; a folder's entry
+ * sums its measured files, so narrowed runs add up to one table. Each file's entry says which run
+ * measured it (date, seconds, `mutate`); a folder's lists the files it covers.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -24,7 +27,7 @@ interface Report {
   readonly files: Record<string, { readonly mutants: readonly { readonly status: string }[] }>;
 }
 
-export interface Counts {
+interface Counts {
   killed: number;
   survived: number;
   timeout: number;
@@ -34,17 +37,28 @@ export interface Counts {
   ignored: number;
 }
 
-export interface FolderResult extends Counts {
+interface Scored extends Counts {
   /** (killed + timeout) / (killed + timeout + survived + noCoverage), in percent. */
   readonly score: number;
   /** The same over covered mutants only (no-coverage excluded). */
   readonly coveredScore: number;
+}
+
+interface FileResult extends Scored {
   readonly date: string;
+  /** Wall time of the run that measured this file (with the other files of that run). */
   readonly runSeconds: number;
-  /** The `mutate` patterns of the run that measured this folder. */
+  /** The `mutate` patterns of that run. */
   readonly mutate: readonly string[];
 }
 
+interface FolderResult extends Scored {
+  readonly files: readonly string[];
+  /** Wall time of the runs that measured its files, added up. */
+  readonly runSeconds: number;
+}
+
+const COUNT_KEYS = ["killed", "survived", "timeout", "noCoverage", "errors", "ignored"] as const;
 const empty = (): Counts => ({ killed: 0, survived: 0, timeout: 0, noCoverage: 0, errors: 0, ignored: 0 });
 
 /** Adds a mutant's status to `c` (statuses as Stryker's JSON report spells them). */
@@ -61,22 +75,18 @@ function tally(c: Counts, status: string): void {
 
 const percent = (num: number, den: number): number => (den === 0 ? 100 : Math.round((1000 * num) / den) / 10);
 
-/** Counts per folder (`src/autodiff`, `src/lower/onnx` rolls up into `src/lower`), and in total. */
-export function summarize(report: Report): Record<string, Counts> {
-  const byFolder: Record<string, Counts> = {};
-  for (const [file, { mutants }] of Object.entries(report.files)) {
-    const parts = file.replace(/\\/g, "/").split("/");
-    const folder = parts.length > 2 ? parts.slice(0, 2).join("/") : dirname(file);
-    const c = (byFolder[folder] ??= empty());
-    for (const m of mutants) tally(c, m.status);
-  }
-  return byFolder;
+function scored(c: Counts): Scored {
+  const detected = c.killed + c.timeout;
+  return { ...c, score: percent(detected, detected + c.survived + c.noCoverage), coveredScore: percent(detected, detected + c.survived) };
 }
 
-export function scoreOf(c: Counts): { score: number; coveredScore: number } {
-  const detected = c.killed + c.timeout;
-  return { score: percent(detected, detected + c.survived + c.noCoverage), coveredScore: percent(detected, detected + c.survived) };
+function add(into: Counts, c: Counts): Counts {
+  for (const k of COUNT_KEYS) into[k] += c[k];
+  return into;
 }
+
+/** The folder a file is reported under: `src/lower/onnx/graph.ts` → `src/lower`. */
+const folderOf = (file: string): string => file.replace(/\\/g, "/").split("/").slice(0, 2).join("/");
 
 interface StrykerConfig {
   readonly mutate: string[];
@@ -92,7 +102,8 @@ function takeOption(args: string[], flag: string): [string | undefined, string[]
 function main(): void {
   const args = process.argv.slice(2);
   const summaryOnly = args.includes("--summary-only");
-  const [configFile = "stryker.config.json", strykerArgs] = takeOption(args.filter((a) => a !== "--summary-only"), "--config");
+  const [secondsArg, rest] = takeOption(args.filter((a) => a !== "--summary-only"), "--run-seconds");
+  const [configFile = "stryker.config.json", strykerArgs] = takeOption(rest, "--config");
   const config = JSON.parse(readFileSync(configFile, "utf8")) as StrykerConfig;
   const report = config.jsonReporter?.fileName ?? "reports/mutation/mutation.json";
   const t0 = Date.now();
@@ -105,21 +116,29 @@ function main(): void {
   const files = (JSON.parse(readFileSync(report, "utf8")) as Report);
   const [mutateArg] = takeOption(strykerArgs, "--mutate");
   const mutate = mutateArg !== undefined ? mutateArg.split(",") : config.mutate;
-  const previous = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, "utf8")) as { folders?: Record<string, FolderResult> }) : {};
-  const folders: Record<string, FolderResult> = { ...(previous.folders ?? {}) };
+  const previous = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, "utf8")) as { files?: Record<string, FileResult> }) : {};
+  const fileResults: Record<string, FileResult> = { ...(previous.files ?? {}) };
   const date = new Date().toISOString();
-  for (const [folder, c] of Object.entries(summarize(files))) {
-    folders[folder] = { ...scoreOf(c), ...c, date, runSeconds: summaryOnly ? (previous.folders?.[folder]?.runSeconds ?? 0) : runSeconds, mutate };
+  for (const [file, { mutants }] of Object.entries(files.files)) {
+    const c = empty();
+    for (const m of mutants) tally(c, m.status);
+    const seconds = !summaryOnly ? runSeconds : secondsArg !== undefined ? Number(secondsArg) : (previous.files?.[file]?.runSeconds ?? 0);
+    fileResults[file] = { ...scored(c), date: summaryOnly && secondsArg === undefined ? (previous.files?.[file]?.date ?? date) : date, runSeconds: seconds, mutate };
   }
-  const total = Object.values(folders).reduce((acc, f) => {
-    for (const k of Object.keys(acc) as (keyof Counts)[]) acc[k] += f[k];
-    return acc;
-  }, empty());
-  const result = { date, node: process.version, stryker: "9.6.1", folders, total: { ...scoreOf(total), ...total } };
+  const folders: Record<string, FolderResult> = {};
+  for (const folder of [...new Set(Object.keys(fileResults).map(folderOf))].sort()) {
+    const inFolder = Object.keys(fileResults).filter((f) => folderOf(f) === folder).sort();
+    const counts = inFolder.reduce((acc, f) => add(acc, fileResults[f]), empty());
+    // One run can measure several files: count each run (by its date) once.
+    const runs = new Map(inFolder.map((f) => [fileResults[f].date, fileResults[f].runSeconds]));
+    folders[folder] = { ...scored(counts), files: inFolder, runSeconds: [...runs.values()].reduce((t, x) => t + x, 0) };
+  }
+  const total = scored(Object.values(fileResults).reduce((acc, f) => add(acc, f), empty()));
+  const result = { date, node: process.version, stryker: "9.6.1", folders, total, files: fileResults };
   mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
-  for (const [folder, f] of Object.entries(folders).sort()) {
-    console.log(`${folder.padEnd(14)} ${f.score.toFixed(1).padStart(5)}%  killed ${f.killed}, survived ${f.survived}, timeout ${f.timeout}, no coverage ${f.noCoverage}  (${f.runSeconds} s, ${f.date.slice(0, 10)})`);
+  for (const [folder, f] of Object.entries(folders)) {
+    console.log(`${folder.padEnd(14)} ${f.score.toFixed(1).padStart(5)}%  killed ${f.killed}, survived ${f.survived}, timeout ${f.timeout}, no coverage ${f.noCoverage}  (${f.files.length} files, ${f.runSeconds} s)`);
   }
   console.log(`wrote ${RESULTS}`);
 }
