@@ -76,6 +76,29 @@ describe.each(targets)("contractions on %s", (target) => {
     expect(planSummary({ y: einsum([C, A, B], ["i", "l"]) }, target)).toMatchObject({ matMuls: 2, transposes: 0, elementsWritten: 90 + 6 });
   });
 
+  it("weighs a pair by the size of what it keeps: A·B·C with a tiny C contracts B·C first (102 entries, not 10⁴)", () => {
+    const A = variable("A", { i: 100, j: 2 });
+    const B = variable("B", { j: 2, k: 100 });
+    const C = variable("C", { k: 100, l: 1 });
+    expect(planSummary({ y: einsum([A, B, C], ["i", "l"]) }, target)).toMatchObject({ matMuls: 2, elementsWritten: 2 + 100 });
+  });
+
+  it("sums either operand's private edges before contracting, whichever side it is on", () => {
+    const a = variable("a", { i: 10, p: 100 });
+    const b = variable("b", { j: 10, q: 100 });
+    const c = variable("c", { i: 10, j: 10 });
+    expect(planSummary({ y: einsum([c, a, b], []) }, target)).toMatchObject({ sums: 2, elementsWritten: 31 });
+  });
+
+  it("takes the batch order of the larger operand, so only the smaller one moves", () => {
+    const q = variable("qBig", { b: 2, h: 3, t: 8, d: 5 });
+    const k = variable("kSmall", { h: 3, b: 2, s: 4, d: 5 });
+    // k (120 entries) is transposed, the result (192) is written once; q (240) stays.
+    for (const y of [dot(q, k, "d"), einsum([k, q], ["b", "h", "t", "s"])]) {
+      expect(planSummary({ y }, target)).toMatchObject({ batchedMatMuls: 1, transposes: 1, elementsWritten: 120 + 192 });
+    }
+  });
+
   it("transposes a value feeding several contractions once and reuses the layout", () => {
     const xs = variable("xs", { b: 8, in: 4 });
     const outs = Object.fromEntries(["o1", "o2", "o3"].map((o) => [o, dot(xs, variable(`P${o}`, { b: 8, [o]: 10 }))]));
