@@ -37,6 +37,7 @@ export function edgesOf(e: Expr): string[] {
 export { compile, type Compiled, type CompileOptions, type TensorInputs, type ArrayOutput } from "./lower/compile.js";
 export { tf, initBackend, activeBackend, describeBackend, BACKENDS, type BackendName } from "./lower/backend.js";
 export { exportOnnx, type ExportOptions, type ExportedModel } from "./lower/onnx/export.js";
+export { planSummary, type PlanSummary, type LoweringTarget } from "./lower/summary.js";
 export * from "./losses/index.js";
 export { simplify, equal } from "./simplify/simplify.js";
 export { toText } from "./print/text.js";

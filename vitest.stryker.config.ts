@@ -1,0 +1,36 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * The test files Stryker runs against each mutant (npm run mutation; stryker.config.json): the
+ * tests of the core — expressions, derivatives, printing, lowering — on the default backend only.
+ * Not used by `npm test`, whose config is vitest.config.ts. The fast-check property suite
+ * (test/properties.test.ts) is left out: it covers nearly every line, so it would run (~10 s)
+ * against almost every mutant.
+ */
+export const coreTests = [
+  "test/primitives.test.ts",
+  "test/primitive-record.test.ts",
+  "test/simplify.test.ts",
+  "test/print.test.ts",
+  "test/errors.test.ts",
+  "test/lower.test.ts",
+  "test/compiled-primitives.test.ts",
+  "test/onnx.test.ts",
+  "test/transforms.test.ts",
+  "test/numerics.test.ts",
+  "test/userfn.test.ts",
+  "test/primitive-latex.test.ts",
+  "test/lower-plan.test.ts",
+];
+
+export default defineConfig({
+  test: {
+    name: "default",
+    // One module graph for all test files of a run: each file would otherwise import mathjs and tfjs
+    // again (~2–5 s a file on two busy cores), and Stryker starts a run per mutant.
+    isolate: false,
+    include: coreTests,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
