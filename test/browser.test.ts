@@ -178,6 +178,7 @@ describe.skipIf(JUPYTER_LAB === undefined)(`JupyterLab 4 (${JUPYTER_LAB ?? "NOT 
         `[...document.querySelectorAll(".jp-Notebook .jp-Cell")].map((c, i) => [i + 1, c]).filter(([, c]) => c.classList.contains("jp-CodeCell") && !/\\[\\d+\\]/.test(c.querySelector(".jp-InputPrompt").textContent)).map(([i]) => i)`,
       )) as number[];
       const report = await checkPage(page);
+      await page.evaluate("jupyterapp.shell.collapseLeft()");
       await screenshot(page, join(SHOTS, "lab", `${stem(notebook)}.png`), ".jp-NotebookPanel .jp-WindowedPanel-outer");
       expect(unexecuted, `${notebook}: code cells left unexecuted (a cell before them failed?)`).toEqual([]);
       expectShown("lab", notebook, report, (performance.now() - started) / 1000);

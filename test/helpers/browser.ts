@@ -61,11 +61,13 @@ const PAGE_CHECK = String.raw`(() => {
       formulas++;
       if (!sized(math)) problems.push(where + ": formula typeset with zero size");
     }
+    // Plain text (a stream, a text/plain result) may print LaTeX source on purpose; only rendered outputs must not show it.
+    const isText = out.matches(".output_text") || mime === "text/plain" || mime === "application/vnd.jupyter.stdout";
     const plain = out.cloneNode(true);
     for (const el of plain.querySelectorAll("script, style, " + MATHJAX)) el.remove();
     const text = plain.textContent || "";
     const raw = text.match(/\$\$|\\\[|\\begin\{|\\(frac|mathrm|operatorname|sum|cdot|left|right|mathbf|text)\b/);
-    if (raw) problems.push(where + ": raw LaTeX (" + raw[0] + "): " + short(text.slice(Math.max(0, raw.index - 40))));
+    if (raw && !isText) problems.push(where + ": raw LaTeX (" + raw[0] + "): " + short(text.slice(Math.max(0, raw.index - 40))));
     for (const img of out.querySelectorAll("img")) {
       images++;
       if (!img.complete || img.naturalWidth === 0 || img.naturalHeight === 0) problems.push(where + ": image did not load: " + short(img.src).slice(0, 80));
@@ -111,6 +113,8 @@ export async function screenshot(page: Page, path: string, scroller?: string): P
   if (height !== undefined && height > 0) {
     const width = page.viewportSize()?.width ?? 1280;
     await page.setViewportSize({ width, height: Math.min(height + 200, 16_000) });
+    await page.evaluate(`(() => { const el = document.querySelector(${JSON.stringify(scroller)}); if (el) el.scrollTop = 0; })()`);
+    await page.waitForTimeout(1000);
   }
   await page.screenshot({ path, fullPage: true });
 }
