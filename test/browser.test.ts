@@ -133,6 +133,21 @@ describe("classic Notebook 6.4 (Debian's jupyter-notebook): Run All in Chromium"
       await page.close();
     }
   }, RUN_TIMEOUT);
+
+  it("the check fails on the display before text/html bundles, as Notebook 6 shows it (saved outputs, not re-run)", async () => {
+    writeFileSync(join(dir, "broken-display.ipynb"), await brokenDisplayNotebook());
+    execFileSync(JUPYTER, ["trust", join(dir, "broken-display.ipynb")], { env: server.env, stdio: "ignore" });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await page.goto(`${server.base}/notebooks/broken-display.ipynb?token=${server.token}`, { timeout: 120_000 });
+      await page.waitForFunction("window.Jupyter && Jupyter.notebook && Jupyter.notebook._fully_loaded", null, { timeout: 120_000, polling: 500 });
+      const report = await checkPage(page);
+      await screenshot(page, join(SHOTS, "fixtures", "broken-display-classic.png"), "#site");
+      expectBroken("classic", report, { svg: false });
+    } finally {
+      await page.close();
+    }
+  }, 300_000);
 });
 
 describe("nbconvert --to html of the executed notebooks, opened from file:// in Chromium", () => {
@@ -199,39 +214,50 @@ async function runUntilIdle(page: Page, idle: string): Promise<void> {
   }
 }
 
+/**
+ * A notebook with the display before text/html bundles, saved as the kernel wrote it: an
+ * expression as LaTeX + SVG + text (nbconvert prefers the SVG and its sanitiser empties it;
+ * Notebook 6 prefers the LaTeX), a gradient's LaTeX over MathJax 2's buffer, an error and stderr.
+ */
+async function brokenDisplayNotebook(): Promise<string> {
+  const { grad, grpoLoss, MATHJAX2_MAX_BUFFER, simplify, toLatex, toSvg, toText, variable, dot } = await import("../src/index.js");
+  const te = { group: 2, sample: 3, t: 4 };
+  const [logp, oldLogp, refLogp, mask] = ["logp", "oldLogp", "refLogp", "mask"].map((n) => variable(n, te));
+  const gradient = simplify(grad(grpoLoss({ logp, oldLogp, refLogp, rewards: variable("rewards", { group: 2, sample: 3 }), mask }).loss, logp));
+  const bigTex = toLatex(gradient);
+  expect(bigTex.length).toBeGreaterThan(MATHJAX2_MAX_BUFFER);
+  const product = dot(variable("x", { batch: 8, in: 4 }), variable("W", { in: 4, out: 3 }));
+  const code = (outputs: object[]) => ({ cell_type: "code", execution_count: 1, metadata: {}, source: "x", outputs });
+  return JSON.stringify({
+    cells: [
+      code([{ output_type: "execute_result", execution_count: 1, metadata: {}, data: { "text/latex": `$$${toLatex(product)}$$`, "image/svg+xml": toSvg(product), "text/plain": toText(product) } }]),
+      code([{ output_type: "display_data", metadata: {}, data: { "text/latex": `$$${bigTex}$$`, "text/plain": "gradient" } }]),
+      code([{ output_type: "error", ename: "TypeError", evalue: "boom", traceback: ["TypeError: boom"] }]),
+      code([{ output_type: "stream", name: "stderr", text: "warning on stderr\n" }]),
+    ],
+    metadata: { kernelspec: { name: "ricci", display_name: "ricci (TypeScript)", language: "typescript" } },
+    nbformat: 4,
+    nbformat_minor: 5,
+  });
+}
+
+/** The problems of a broken page, by kind: the checker must find each. */
+function expectBroken(frontEnd: string, report: PageReport, kinds: { svg: boolean }): void {
+  console.log(`[browser] ${frontEnd} fixture problems:\n  ${report.problems.join("\n  ")}`);
+  const count = (re: RegExp) => report.problems.filter((p) => re.test(p)).length;
+  if (kinds.svg) expect(count(/empty <svg>/), "emptied SVG diagram").toBeGreaterThan(0);
+  expect(count(/raw LaTeX|MathJax error|Math Processing Error|not typeset/), "LaTeX over MathJax 2's buffer").toBeGreaterThan(0);
+  expect(count(/error output: .*boom/), "error output").toBe(1);
+  expect(count(/error output: .*warning on stderr/), "stderr output").toBe(1);
+}
+
 describe("the page check fails on a broken display", () => {
   it("reports an error output, an emptied <svg> and LaTeX MathJax 2 cannot typeset (the display before text/html bundles, through nbconvert)", async () => {
-    const { grad, grpoLoss, MATHJAX2_MAX_BUFFER, simplify, toLatex, toSvg, toText, variable, dot } = await import("../src/index.js");
-    const te = { group: 2, sample: 3, t: 4 };
-    const [logp, oldLogp, refLogp, mask] = ["logp", "oldLogp", "refLogp", "mask"].map((n) => variable(n, te));
-    const gradient = simplify(grad(grpoLoss({ logp, oldLogp, refLogp, rewards: variable("rewards", { group: 2, sample: 3 }), mask }).loss, logp));
-    const bigTex = toLatex(gradient);
-    expect(bigTex.length).toBeGreaterThan(MATHJAX2_MAX_BUFFER);
-    const product = dot(variable("x", { batch: 8, in: 4 }), variable("W", { in: 4, out: 3 }));
-    // The old bundle: LaTeX, SVG and text, with no text/html. nbconvert prefers the SVG and its sanitiser empties it.
-    const oldBundle = (e: typeof product) => ({ "text/latex": `$$${toLatex(e)}$$`, "image/svg+xml": toSvg(e), "text/plain": toText(e) });
-    const code = (outputs: object[]) => ({ cell_type: "code", execution_count: 1, metadata: {}, source: "x", outputs });
-    const notebook = {
-      cells: [
-        code([{ output_type: "execute_result", execution_count: 1, metadata: {}, data: oldBundle(product) }]),
-        code([{ output_type: "display_data", metadata: {}, data: { "text/latex": `$$${bigTex}$$`, "text/plain": "gradient" } }]),
-        code([{ output_type: "error", ename: "TypeError", evalue: "boom", traceback: ["TypeError: boom"] }]),
-        code([{ output_type: "stream", name: "stderr", text: "warning on stderr\n" }]),
-      ],
-      metadata: { kernelspec: { name: "ricci", display_name: "ricci (TypeScript)", language: "typescript" } },
-      nbformat: 4,
-      nbformat_minor: 5,
-    };
     const dir = fresh("bad");
     try {
-      writeFileSync(join(dir, "broken-display.ipynb"), JSON.stringify(notebook));
+      writeFileSync(join(dir, "broken-display.ipynb"), await brokenDisplayNotebook());
       const report = await checkHtmlFile(browser, exportHtml(join(dir, "broken-display.ipynb"), dir), join(SHOTS, "fixtures", "broken-display-html.png"));
-      console.log(`[browser] fixture problems:\n  ${report.problems.join("\n  ")}`);
-      const kinds = (re: RegExp) => report.problems.filter((p) => re.test(p));
-      expect(kinds(/empty <svg>/).length, "emptied SVG diagram").toBeGreaterThan(0);
-      expect(kinds(/raw LaTeX|MathJax error|Math Processing Error|not typeset/).length, "LaTeX over MathJax 2's buffer").toBeGreaterThan(0);
-      expect(kinds(/error output: .*boom/).length, "error output").toBe(1);
-      expect(kinds(/error output: .*warning on stderr/).length, "stderr output").toBe(1);
+      expectBroken("html", report, { svg: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

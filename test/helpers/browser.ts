@@ -134,6 +134,7 @@ export const freePort = (): Promise<number> =>
 export interface JupyterServer {
   readonly base: string;
   readonly token: string;
+  readonly env: NodeJS.ProcessEnv;
   readonly log: () => string;
   stop(): Promise<void>;
 }
@@ -162,7 +163,7 @@ export async function startJupyter(command: string, args: readonly string[], cwd
     await new Promise((r) => setTimeout(r, 500));
   }
   return {
-    base, token, log: () => log,
+    base, token, env, log: () => log,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
       child.once("exit", () => resolve());
