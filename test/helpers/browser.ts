@@ -48,6 +48,9 @@ const PAGE_CHECK = String.raw`(() => {
       problems.push(where + ": error output: " + short(out.textContent || ""));
       return;
     }
+    // The kernel shows an expression as text/html (formula beside diagram); a front end that
+    // picked text/latex shows the formula with no diagram (Notebook 6 ranks it above SVG).
+    if (out.matches(".output_latex") || mime === "text/latex") problems.push(where + ": shown as text/latex alone (no diagram beside the formula)");
     for (const bad of out.querySelectorAll(".MathJax_Error, merror, mjx-merror, [data-mjx-error]")) {
       problems.push(where + ": MathJax error: " + short(bad.getAttribute("data-mjx-error") || bad.textContent || ""));
     }
