@@ -13,6 +13,7 @@ import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RunSize } from "./sizes.js";
 import { RicciError } from "../errors.js";
+import { progressStream } from "../train/progress.js";
 
 export interface StageProcessOptions {
   readonly size: RunSize;
@@ -32,9 +33,11 @@ function cliCommand(): string[] {
 /** Runs `ricci <stage>` in a child process, its log lines prefixed "[stage] "; resolves to its summary. */
 export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
   const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
-  const env = options.threads === undefined ? process.env : { ...process.env, RICCI_THREADS: String(options.threads) };
+  // The child's stdout carries its summary (JSON), so its progress must stay on its stderr; the
+  // parent relays those lines where its own progress goes (stdout in the kernel).
+  const env = { ...process.env, RICCI_PROGRESS: "stderr", ...(options.threads === undefined ? {} : { RICCI_THREADS: String(options.threads) }) };
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
-  createInterface({ input: child.stderr }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
+  createInterface({ input: child.stderr }).on("line", (line) => progressStream().write(`[${stage}] ${line}\n`));
   let stdout = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
   return new Promise((resolve, reject) => {
