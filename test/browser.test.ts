@@ -117,7 +117,8 @@ describe("classic Notebook 6.4 (Debian's jupyter-notebook): Run All in Chromium"
     try {
       await page.goto(`${server.base}/notebooks/${notebook}?token=${server.token}`, { timeout: 120_000 });
       await page.waitForFunction("window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel && Jupyter.notebook.kernel.is_connected()", null, { timeout: 180_000, polling: 500 });
-      await page.evaluate("Jupyter.notebook.clear_all_output(); Jupyter.notebook.execute_all_cells()");
+      // Long outputs shown whole (not in a scrolled box), so screenshots show every diagram.
+      await page.evaluate("if (window.IPython && IPython.OutputArea) IPython.OutputArea.auto_scroll_threshold = -1; Jupyter.notebook.clear_all_output(); Jupyter.notebook.execute_all_cells()");
       await runUntilIdle(page, `(() => !document.querySelector("#kernel_indicator_icon.kernel_busy_icon")
         && Jupyter.notebook.get_cells().every((c) => c.cell_type !== "code" || c.input_prompt_number !== "*"))()`);
       const unexecuted = (await page.evaluate(

@@ -87,6 +87,21 @@ const PAGE_CHECK = String.raw`(() => {
       if (!sized(canvas)) problems.push(where + ": <canvas> has zero size on the page");
     }
   });
+  // Markdown cells: every formula typeset, and no TeX command that lost its backslash on the way
+  // into the notebook ("$mathrm{x}$" typesets without error, as the letters m a t h r m).
+  document.querySelectorAll(".text_cell_render, .jp-MarkdownOutput").forEach((md, i) => {
+    const where = "markdown cell " + (i + 1);
+    for (const bad of md.querySelectorAll(".MathJax_Error, merror, mjx-merror, [data-mjx-error]")) problems.push(where + ": MathJax error: " + short(bad.textContent || ""));
+    const sources = [...md.querySelectorAll('script[type^="math/tex"]')].map((s) => s.textContent || "");
+    const plain = md.cloneNode(true);
+    for (const el of plain.querySelectorAll("script, style, code, pre, " + MATHJAX)) el.remove();
+    const text = plain.textContent || "";
+    if (/\$\$/.test(text)) problems.push(where + ": raw LaTeX ($$): " + short(text.slice(Math.max(0, text.indexOf("$$") - 40))));
+    for (const tex of [...sources, text]) {
+      const lost = tex.match(/(^|[^\\a-zA-Z])(mathrm|mathbf|operatorname|frac)\{/);
+      if (lost) problems.push(where + ": TeX command without its backslash (" + lost[2] + "): " + short(tex.slice(Math.max(0, lost.index - 20))));
+    }
+  });
   return { outputs: outputs.length, formulas, images, problems };
 })()`;
 
