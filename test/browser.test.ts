@@ -128,6 +128,7 @@ describe("classic Notebook 6.4 (Debian's jupyter-notebook): Run All in Chromium"
       const report = await checkPage(page);
       await screenshot(page, join(SHOTS, "classic", `${stem(notebook)}.png`), "#site");
       executedByClassic.set(notebook, join(dir, notebook));
+      await page.evaluate("Jupyter.notebook.session.delete()"); // its kernel would otherwise idle on, holding memory
       expect(unexecuted, `${notebook}: code cells left unexecuted (a cell before them failed?)`).toEqual([]);
       expectShown("classic", notebook, report, (performance.now() - started) / 1000);
     } finally {
@@ -195,6 +196,7 @@ describe.skipIf(JUPYTER_LAB === undefined)(`JupyterLab 4 (${JUPYTER_LAB ?? "NOT 
       const report = await checkPage(page);
       await page.evaluate("jupyterapp.shell.collapseLeft()");
       await screenshot(page, join(SHOTS, "lab", `${stem(notebook)}.png`), ".jp-NotebookPanel .jp-WindowedPanel-outer");
+      await page.evaluate("jupyterapp.shell.currentWidget.sessionContext.shutdown()"); // its kernel would otherwise idle on
       expect(unexecuted, `${notebook}: code cells left unexecuted (a cell before them failed?)`).toEqual([]);
       expectShown("lab", notebook, report, (performance.now() - started) / 1000);
     } finally {
@@ -217,7 +219,8 @@ async function runUntilIdle(page: Page, idle: string): Promise<void> {
 /**
  * A notebook with the display before text/html bundles, saved as the kernel wrote it: an
  * expression as LaTeX + SVG + text (nbconvert prefers the SVG and its sanitiser empties it;
- * Notebook 6 prefers the LaTeX), a gradient's LaTeX over MathJax 2's buffer, an error and stderr.
+ * Notebook 6 prefers the LaTeX), a gradient's LaTeX over MathJax 2's buffer, an error and stderr,
+ * and a markdown formula whose \mathrm lost its backslash (as notebook 05's did).
  */
 async function brokenDisplayNotebook(): Promise<string> {
   const { grad, grpoLoss, MATHJAX2_MAX_BUFFER, simplify, toLatex, toSvg, toText, variable, dot } = await import("../src/index.js");
@@ -230,6 +233,7 @@ async function brokenDisplayNotebook(): Promise<string> {
   const code = (outputs: object[]) => ({ cell_type: "code", execution_count: 1, metadata: {}, source: "x", outputs });
   return JSON.stringify({
     cells: [
+      { cell_type: "markdown", metadata: {}, source: "A prime: $mathrm{sample}'$ (its backslash lost in a template string)." },
       code([{ output_type: "execute_result", execution_count: 1, metadata: {}, data: { "text/latex": `$$${toLatex(product)}$$`, "image/svg+xml": toSvg(product), "text/plain": toText(product) } }]),
       code([{ output_type: "display_data", metadata: {}, data: { "text/latex": `$$${bigTex}$$`, "text/plain": "gradient" } }]),
       code([{ output_type: "error", ename: "TypeError", evalue: "boom", traceback: ["TypeError: boom"] }]),
@@ -248,6 +252,7 @@ function expectBroken(frontEnd: string, report: PageReport, kinds: { svg: boolea
   if (kinds.svg) expect(count(/empty <svg>/), "emptied SVG diagram").toBeGreaterThan(0);
   else expect(count(/text\/latex alone/), "formula shown without its diagram").toBeGreaterThan(0);
   expect(count(/raw LaTeX|MathJax error|Math Processing Error|not typeset/), "LaTeX over MathJax 2's buffer").toBeGreaterThan(0);
+  expect(count(/without its backslash \(mathrm\)/), "markdown TeX command without backslash").toBeGreaterThan(0);
   expect(count(/error output: .*boom/), "error output").toBe(1);
   expect(count(/error output: .*warning on stderr/), "stderr output").toBe(1);
 }
