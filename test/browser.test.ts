@@ -195,8 +195,9 @@ describe.skipIf(JUPYTER_LAB === undefined)(`JupyterLab 4 (${JUPYTER_LAB ?? "NOT 
       )) as number[];
       const report = await checkPage(page);
       await page.evaluate("jupyterapp.shell.collapseLeft()");
-      await screenshot(page, join(SHOTS, "lab", `${stem(notebook)}.png`), ".jp-NotebookPanel .jp-WindowedPanel-outer");
-      await page.evaluate("jupyterapp.shell.currentWidget.sessionContext.shutdown()"); // its kernel would otherwise idle on
+      await screenshot(page, join(SHOTS, "lab", `${stem(notebook)}.png`), ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer");
+      // Shut its kernel down (it would idle on) and close its tab (the workspace would reopen it with the next notebook).
+      await page.evaluate("(() => { const w = jupyterapp.shell.currentWidget; return w.sessionContext.shutdown().then(() => w.dispose()); })()");
       expect(unexecuted, `${notebook}: code cells left unexecuted (a cell before them failed?)`).toEqual([]);
       expectShown("lab", notebook, report, (performance.now() - started) / 1000);
     } finally {
