@@ -189,9 +189,9 @@ describe.skipIf(JUPYTER_LAB === undefined)(`JupyterLab 4 (${JUPYTER_LAB ?? "NOT 
       await page.evaluate(`jupyterapp.commands.execute("notebook:clear-all-cell-outputs").then(() => { jupyterapp.commands.execute("notebook:run-all-cells"); })`);
       await page.waitForTimeout(1000);
       await runUntilIdle(page, `(() => jupyterapp.shell.currentWidget.sessionContext.kernelDisplayStatus === "idle"
-        && ![...document.querySelectorAll(".jp-CodeCell .jp-InputPrompt")].some((p) => p.textContent.includes("*")))()`);
+        && ![...jupyterapp.shell.currentWidget.node.querySelectorAll(".jp-CodeCell .jp-InputPrompt")].some((p) => p.textContent.includes("*")))()`);
       const unexecuted = (await page.evaluate(
-        `[...document.querySelectorAll(".jp-Notebook .jp-Cell")].map((c, i) => [i + 1, c]).filter(([, c]) => c.classList.contains("jp-CodeCell") && !/\\[\\d+\\]/.test(c.querySelector(".jp-InputPrompt").textContent)).map(([i]) => i)`,
+        `[...jupyterapp.shell.currentWidget.node.querySelectorAll(".jp-Notebook .jp-Cell")].map((c, i) => [i + 1, c]).filter(([, c]) => c.classList.contains("jp-CodeCell") && !/\\[\\d+\\]/.test(c.querySelector(".jp-InputPrompt").textContent)).map(([i]) => i)`,
       )) as number[];
       const report = await checkPage(page);
       await page.evaluate("jupyterapp.shell.collapseLeft()");
