@@ -16,6 +16,10 @@ function connectionFileArgument(argv: readonly string[]): string {
   return path;
 }
 
+// Training progress in a cell is ordinary output, not a warning: notebooks show stderr in a pink
+// box that reads as an error (test/browser.test.ts fails on it), so it goes to stdout here.
+process.env.RICCI_PROGRESS ??= "stdout";
+
 // The kernel's own log goes to the real stderr (Jupyter's server log); cells' output is captured.
 const writeLog = process.stderr.write.bind(process.stderr);
 const kernel = new RicciKernel(readConnectionFile(connectionFileArgument(process.argv.slice(2))), (text) => writeLog(text), compiler);

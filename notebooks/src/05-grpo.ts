@@ -26,7 +26,7 @@ export default [
     The gradient is too long for one formula, so it displays as a derivation: first in terms of
     named parts (capital letters, each with its edges as subscripts), then each part defined below
     it, *where …*, beside its own diagram. A part used several times is defined once. Edges that
-    simplification introduced print with primes: $\mathrm{sample}'$ is a second copy of the
+    simplification introduced print with primes: $\\mathrm{sample}'$ is a second copy of the
     \`sample\` edge, summed over inside the group's statistics.
   `),
   md(`## Training from the SFT checkpoint`),

@@ -15,6 +15,7 @@ import type { GptConfig } from "../nn/gpt.js";
 import { disposeParams } from "../nn/params.js";
 import { type Verifier, samplePreferencePairs } from "../rl/sampledPreferences.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
+import { progressStream } from "../train/progress.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
 import { stageDir, trainSideProblems, upstreamCheckpoint } from "./stage.js";
@@ -75,7 +76,7 @@ export async function stagePairs(
     const heldOut = arithmeticProblems(task);
     const sample = (problems: readonly ArithmeticProblem[], side: string) =>
       samplePreferencePairs(config, sft.params, problems, { ...settings, seed: subSeed(options.seed, `pairs/${side}`), verify });
-    console.error(`pairs: sampling ${settings.samplesPerPrompt} responses per prompt from SFT for ${settings.trainProblems} train and 2 × ${settings.heldOutProblems} held-out prompts`);
+    progressStream().write(`pairs: sampling ${settings.samplesPerPrompt} responses per prompt from SFT for ${settings.trainProblems} train and 2 × ${settings.heldOutProblems} held-out prompts\n`);
     const train = await sample(trainSideProblems(task, settings.trainProblems), "train");
     const validation = await sample(heldOut.validation.slice(0, settings.heldOutProblems), "validation");
     const test = await sample(heldOut.test.slice(0, settings.heldOutProblems), "test");
@@ -92,7 +93,7 @@ export async function stagePairs(
     mkdirSync(stageDir(options.root, options.size, "pairs"), { recursive: true });
     writeFileSync(`${path}.tmp`, JSON.stringify(file));
     renameSync(`${path}.tmp`, path);
-    console.error(`pairs: ${train.pairs.length} train pairs from ${train.prompts} prompts (${train.verifierCalls} verifier calls), ${validation.pairs.length} validation, ${test.pairs.length} test → ${path}`);
+    progressStream().write(`pairs: ${train.pairs.length} train pairs from ${train.prompts} prompts (${train.verifierCalls} verifier calls), ${validation.pairs.length} validation, ${test.pairs.length} test → ${path}\n`);
     return file;
   } finally {
     disposeParams(sft.params);

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import type { RunSize } from "./sizes.js";
 import { readSummary, stageDir } from "./stage.js";
 import { RicciError } from "../errors.js";
+import { progressStream } from "../train/progress.js";
 
 export interface StageProcessOptions {
   readonly size: RunSize;
@@ -36,9 +37,11 @@ function cliCommand(): string[] {
  */
 export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
   const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
-  const env = options.threads === undefined ? process.env : { ...process.env, RICCI_THREADS: String(options.threads) };
+  // The child keeps its progress on stderr and its outcome lines on stdout; the parent relays both
+  // where its own progress goes (stdout in the kernel, where stderr shows as an error box).
+  const env = { ...process.env, RICCI_PROGRESS: "stderr", ...(options.threads === undefined ? {} : { RICCI_THREADS: String(options.threads) }) };
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
-  for (const output of [child.stderr, child.stdout]) createInterface({ input: output }).on("line", (line) => process.stderr.write(`[${stage}] ${line}\n`));
+  for (const output of [child.stderr, child.stdout]) createInterface({ input: output }).on("line", (line) => progressStream().write(`[${stage}] ${line}\n`));
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {

@@ -10,7 +10,7 @@ export interface ProgressOptions {
   readonly total: number;
   /** Tokens processed per step, for tokens/s. */
   readonly tokensPerStep?: number;
-  /** Where to write; default process.stderr (any stream with `write`; a TTY gets one line rewritten in place). */
+  /** Where to write; default process.stderr, or process.stdout when RICCI_PROGRESS=stdout (the kernel sets it: notebooks show stderr as an error box). Any stream with `write`; a TTY gets one line rewritten in place. */
   readonly stream?: { write(text: string): unknown; readonly isTTY?: boolean };
   /** Minimum seconds between lines when not a TTY. Default 10. */
   readonly everySeconds?: number;
@@ -22,9 +22,12 @@ const clock = (seconds: number): string => {
   return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
 };
 
+/** Where progress lines go: stderr, or stdout when RICCI_PROGRESS=stdout (as the kernel sets). `progressStream().write("pairs: …\n")` */
+export const progressStream = (): NodeJS.WriteStream => (process.env.RICCI_PROGRESS === "stdout" ? process.stdout : process.stderr);
+
 /** `const bar = progress({ label: "pretrain", total: 500 }); bar.update(step, { loss })`. */
 export function progress(options: ProgressOptions): { update(step: number, values: Record<string, number>): void; done(): void } {
-  const stream = options.stream ?? process.stderr;
+  const stream = options.stream ?? progressStream();
   const tty = stream.isTTY === true;
   const started = performance.now();
   let firstStep: number | null = null;
