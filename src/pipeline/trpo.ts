@@ -14,7 +14,7 @@ import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHist
 import { type Trainer } from "../train/trainer.js";
 
 /** The trainer's options a run size fixes (src/rl/trpo.ts documents each). */
-const TRAINER_SETTINGS = ["promptsPerStep", "groupSize", "maxKl", "cgIterations", "damping", "backtrackSteps"] as const;
+const TRAINER_SETTINGS = ["promptsPerStep", "groupSize", "maxKl", "cgIterations", "damping", "backtrackSteps", "acceptRatio", "confirmOnFreshBatch"] as const;
 type TrpoTrainerSettings = Required<Pick<TrpoTrainerOptions, (typeof TRAINER_SETTINGS)[number]>>;
 
 /** TRPO's settings for one run size: the trainer's options, and the stage's own. */
@@ -29,7 +29,7 @@ export interface TrpoSettings extends TrpoTrainerSettings {
   readonly trainProblems: number;
 }
 
-const common = { cgIterations: 10, damping: 0.1, backtrackSteps: 10, evalProblems: null, trainProblems: 4000 } as const;
+const common = { cgIterations: 10, damping: 0.1, backtrackSteps: 10, acceptRatio: 0.1, confirmOnFreshBatch: false, evalProblems: null, trainProblems: 4000 } as const;
 
 // Full size: 256 rows per step, Fisher products on every 4th (a quarter of the cost) and a small
 // trust region, δ = 0.001: with Schulman's δ = 0.01 on 64 rows every step stayed inside the
@@ -48,12 +48,19 @@ export interface TrpoStageOptions extends StageOptions {
 
 export interface TrpoSummary extends RlStageSummary {
   readonly stage: "trpo";
-  /** Largest measured per-step KL over the run, and the trust region it had to stay in. */
+  /**
+   * Largest measured KL of a proposed step (the full natural-gradient step, accepted or not) over
+   * the run, and the trust region δ it is checked against (≤ 1.5δ).
+   */
   readonly maxStepKl: number;
   readonly klBound: number;
   /** Fraction of steps whose line search accepted a step. */
   readonly acceptedFraction: number;
+  /** Mean cosine between successive proposed directions (near 0: each step follows its own batch's noise). */
+  readonly stepCosine: number;
 }
+
+const meanOf = (values: readonly number[]): number => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length);
 
 /** Runs (or resumes) the TRPO stage: `await trpo({ size: "ci", root: "runs" })`. */
 export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSettings> = {}): Promise<TrpoSummary> {
@@ -86,7 +93,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
     label: "trpo",
     steps: s.steps,
     trainer,
-    show: ["rewardMean", "kl"],
+    show: ["rewardMean", "proposedKl", "accepted"],
     evaluate: rlEvaluation(config, params, reference, heldOut("validation"), seed),
     evalEvery: s.evalEvery,
     outDir: dir,
@@ -108,10 +115,11 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
     klFromReference: lastEval.klFromReference ?? Number.NaN,
     initialRewardMean: history.find((r) => r.step === 1)?.rewardMean ?? Number.NaN,
     rewardMean: history.at(-1)?.rewardMean ?? Number.NaN,
-    maxStepKl: history.reduce((m, r) => Math.max(m, r.kl ?? 0), 0),
+    maxStepKl: history.reduce((m, r) => Math.max(m, r.proposedKl ?? 0), 0),
     klBound: s.maxKl,
     acceptedFraction: history.filter((r) => r.accepted === 1).length / Math.max(1, history.length),
-    labels: labelBudget({ verifierCalls: s.steps * s.promptsPerStep * s.groupSize }),
+    stepCosine: meanOf(history.map((r) => r.stepCosine).filter(Number.isFinite)),
+    labels: labelBudget({ verifierCalls: s.steps * s.promptsPerStep * s.groupSize * (s.confirmOnFreshBatch ? 2 : 1) }),
     seconds: (performance.now() - started) / 1000,
   };
   writeSummary(dir, { ...summary });

@@ -8,8 +8,12 @@
  *   one compiled expression called once per CG iteration;
  *   full step β·x with β = √(2δ / xᵀ(F + λI)x) (the quadratic model's KL is then δ);
  *   backtracking line search: halve up to 10 times, accept the first step whose MEASURED KL
- *   (the same mean KL, evaluated at the candidate) is ≤ δ and whose surrogate improves; if none
- *   does, the policy is left unchanged.
+ *   (the same mean KL, evaluated at the candidate) is ≤ δ and whose surrogate improves by at
+ *   least acceptRatio (0.1, Schulman's) of the improvement the linear model predicts for it; if
+ *   none does, the policy is left unchanged. With `confirmOnFreshBatch`, a step must also raise
+ *   the surrogate of a second, independently sampled batch: a step that fits only its own
+ *   batch's sampling noise is skipped. Every step logs the KL of the full proposed step (accepted
+ *   or not) and the cosine between successive proposed directions.
  *
  * Advantages (a documented choice): rule rewards with a per-prompt group baseline — G samples
  * of each prompt, A = r − mean of its group's rewards (no std scaling: TRPO's step size comes
@@ -51,6 +55,14 @@ export interface TrpoTrainerOptions {
   readonly fisherBatch?: number;
   /** Halvings tried by the line search. Default 10. */
   readonly backtrackSteps?: number;
+  /** Least fraction of the predicted surrogate improvement a step must realise (Schulman's accept_ratio). Default 0.1. */
+  readonly acceptRatio?: number;
+  /**
+   * Also sample a second batch (fresh prompts, the same P × G) each step and accept a step only
+   * if it raises that batch's surrogate too: the check that a step's predicted improvement is
+   * signal, not the noise of the batch it was fitted on. Doubles the sampling. Default false.
+   */
+  readonly confirmOnFreshBatch?: boolean;
   readonly maxNewTokens?: number;
   readonly reward?: RewardFunction;
   readonly seed?: number;
@@ -107,27 +119,47 @@ export interface LineSearchResult {
   /** Measured KL and surrogate improvement at the accepted step (at the last tried when rejected). */
   readonly kl: number;
   readonly improvement: number;
+  /** Measured KL of the full step (fraction 1), whatever was accepted. */
+  readonly proposedKl: number;
+}
+
+export interface LineSearchOptions {
+  readonly maxKl: number;
+  readonly surrogateBefore: number;
+  /** Halvings tried. Default 10. */
+  readonly steps?: number;
+  /** The linear model's improvement for the full step (g·step); fraction f is predicted f times it. Default 0 (no ratio test). */
+  readonly expectedImprovement?: number;
+  /** Least fraction of the predicted improvement to realise. Default 0.1. */
+  readonly acceptRatio?: number;
+  /** A further test of a candidate that passed the others (e.g. on a fresh batch). */
+  readonly confirm?: (fraction: number) => boolean;
 }
 
 /**
  * Backtracking on the fraction 1, ½, ¼, … of the full step: accepts the first fraction whose
- * measured KL is ≤ maxKl and whose surrogate is above `surrogateBefore`.
- * `lineSearch((f) => measure(θ + f·step), { maxKl: 0.01, surrogateBefore: s0 })`.
+ * measured KL is ≤ maxKl, whose surrogate is above `surrogateBefore` by at least acceptRatio of
+ * the predicted improvement, and which `confirm` accepts.
+ * `lineSearch((f) => measure(θ + f·step), { maxKl: 0.01, surrogateBefore: s0, expectedImprovement: g·step })`.
  */
-export function lineSearch(
-  measure: (fraction: number) => { kl: number; surrogate: number },
-  options: { maxKl: number; surrogateBefore: number; steps?: number },
-): LineSearchResult {
+export function lineSearch(measure: (fraction: number) => { kl: number; surrogate: number }, options: LineSearchOptions): LineSearchResult {
   const steps = options.steps ?? 10;
+  const ratio = options.acceptRatio ?? 0.1;
+  const expected = options.expectedImprovement ?? 0;
   let last = { kl: Number.NaN, improvement: Number.NaN };
+  let proposedKl = Number.NaN;
   for (let k = 0; k < steps; k++) {
     const fraction = 0.5 ** k;
     const { kl, surrogate } = measure(fraction);
+    if (k === 0) proposedKl = kl;
     const improvement = surrogate - options.surrogateBefore;
     last = { kl, improvement };
-    if (Number.isFinite(kl) && kl <= options.maxKl && improvement > 0) return { accepted: true, fraction, halvings: k, kl, improvement };
+    const realised = improvement > 0 && improvement >= ratio * fraction * expected;
+    if (Number.isFinite(kl) && kl <= options.maxKl && realised && (options.confirm?.(fraction) ?? true)) {
+      return { accepted: true, fraction, halvings: k, kl, improvement, proposedKl };
+    }
   }
-  return { accepted: false, fraction: 0, halvings: steps, ...last };
+  return { accepted: false, fraction: 0, halvings: steps, ...last, proposedKl };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,17 +361,28 @@ export function groupBaseline(rewards: ArrayLike<number>, groupSize: number): Fl
   return out;
 }
 
-/** Samples rollout `index`: P prompts × G completions at temperature 1, rewards and group-baseline advantages. */
-export async function trpoRollout(config: GptConfig, params: Params, problems: readonly ArithmeticProblem[], options: TrpoTrainerOptions, index: number): Promise<TrpoRollout> {
+/**
+ * Samples rollout `index`: P prompts × G completions at temperature 1, rewards and group-baseline
+ * advantages. The "fresh" batch of the same index draws other prompts and samples.
+ */
+export async function trpoRollout(
+  config: GptConfig,
+  params: Params,
+  problems: readonly ArithmeticProblem[],
+  options: TrpoTrainerOptions,
+  index: number,
+  purpose: "step" | "fresh" = "step",
+): Promise<TrpoRollout> {
   const { promptsPerStep: P, groupSize: G } = options;
   const tok = options.tokenizer ?? charTokenizer;
   const maxNewTokens = options.maxNewTokens ?? 7;
   const seed = options.seed ?? 0;
-  const chosen = drawProblems(problems, P, seed, `trpo/prompts/${index}`);
+  const tag = purpose === "step" ? "" : `/${purpose}`;
+  const chosen = drawProblems(problems, P, seed, `trpo/prompts/${index}${tag}`);
   const rows = chosen.flatMap((p) => Array.from({ length: G }, () => p));
   const prompts = rows.map((p) => encodePrompt(p.prompt, tok));
   const rollout = await generate(config, params, prompts, {
-    maxNewTokens, temperature: 1, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `trpo/sample/${index}`),
+    maxNewTokens, temperature: 1, stopTokens: [tok.eosId], padToken: tok.padId, seed: subSeed(seed, `trpo/sample/${index}${tag}`),
   });
   const responses = responsesOf(rollout);
   const packed = packSequences(prompts, responses, config.context, tok.padId);
@@ -381,7 +424,12 @@ export interface TrpoStepInfo {
   readonly accepted: boolean;
   readonly surrogateImprovement: number;
   readonly expectedImprovement: number;
+  /** Measured KL of the accepted step (0 when none was). */
   readonly kl: number;
+  /** Measured KL of the full proposed step, accepted or not (what the trust-region check bounds by 1.5δ). */
+  readonly proposedKl: number;
+  /** Surrogate improvement of the accepted step on the fresh batch (confirmOnFreshBatch; else NaN). */
+  readonly freshImprovement: number;
   readonly klBound: number;
   readonly lineSearchSteps: number;
   readonly stepFraction: number;
@@ -389,20 +437,27 @@ export interface TrpoStepInfo {
   /** ‖(F + λI)x − g‖ / ‖g‖ after CG. */
   readonly cgResidual: number;
   readonly stepNorm: number;
+  /** The natural-gradient direction x ≈ (F + λI)⁻¹g (null when no step was proposed). */
+  readonly direction: Float64Array | null;
+}
+
+export interface TrpoStepOptions extends Pick<TrpoTrainerOptions, "maxKl" | "cgIterations" | "damping" | "backtrackSteps" | "acceptRatio"> {
+  /** A second, independently sampled batch whose surrogate the step must raise too. */
+  readonly fresh?: TrpoData;
 }
 
 /**
  * One natural-gradient step of `params` (replaced in place on acceptance) on a batch:
  * `trpoStep(kernels, params, data, { maxKl: 0.01 })`.
  */
-export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, options: { maxKl?: number; cgIterations?: number; damping?: number; backtrackSteps?: number } = {}): TrpoStepInfo {
+export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, options: TrpoStepOptions = {}): TrpoStepInfo {
   const maxKl = options.maxKl ?? 0.01;
   const damping = options.damping ?? 0.1;
   const g = kernels.gradient(params, data);
   const gradNorm = Math.sqrt(dotOf(g, g));
   const rejected = (extra: Partial<TrpoStepInfo>): TrpoStepInfo => ({
-    accepted: false, surrogateImprovement: 0, expectedImprovement: 0, kl: 0, klBound: maxKl, lineSearchSteps: 0, stepFraction: 0,
-    gradNorm, cgResidual: Number.NaN, stepNorm: 0, ...extra,
+    accepted: false, surrogateImprovement: 0, expectedImprovement: 0, kl: 0, proposedKl: 0, freshImprovement: Number.NaN, klBound: maxKl, lineSearchSteps: 0, stepFraction: 0,
+    gradNorm, cgResidual: Number.NaN, stepNorm: 0, direction: null, ...extra,
   });
   if (!(gradNorm > 0) || !Number.isFinite(gradNorm)) return rejected({}); // e.g. every group's rewards equal: no signal
   const damped = (v: Float64Array): Float64Array => {
@@ -419,16 +474,27 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
   const beta = Math.sqrt((2 * maxKl) / quadratic);
   const expectedImprovement = beta * dotOf(g, cg.x);
   const oldLogits = kernels.logits(params, data);
+  const fresh = options.fresh;
+  const freshOldLogits = fresh === undefined ? null : kernels.logits(params, fresh);
+  let freshImprovement = Number.NaN;
   try {
     const before = kernels.trial(params, data, oldLogits).surrogate;
-    const search = lineSearch((fraction) => {
+    const freshBefore = fresh === undefined || freshOldLogits === null ? Number.NaN : kernels.trial(params, fresh, freshOldLogits).surrogate;
+    const atFraction = <T>(fraction: number, use: (candidate: Params) => T): T => {
       const candidate = kernels.graph.layout.unflatten(cg.x, params, fraction * beta);
       try {
-        return kernels.trial(candidate, data, oldLogits);
+        return use(candidate);
       } finally {
         Object.values(candidate).forEach((t) => t.dispose());
       }
-    }, { maxKl, surrogateBefore: before, steps: options.backtrackSteps ?? 10 });
+    };
+    const confirm = fresh === undefined || freshOldLogits === null ? undefined : (fraction: number): boolean => {
+      freshImprovement = atFraction(fraction, (candidate) => kernels.trial(candidate, fresh, freshOldLogits).surrogate) - freshBefore;
+      return freshImprovement > 0;
+    };
+    const search = lineSearch((fraction) => atFraction(fraction, (candidate) => kernels.trial(candidate, data, oldLogits)), {
+      maxKl, surrogateBefore: before, steps: options.backtrackSteps ?? 10, expectedImprovement, acceptRatio: options.acceptRatio, confirm,
+    });
     if (search.accepted) {
       const next = kernels.graph.layout.unflatten(cg.x, params, search.fraction * beta);
       for (const n of kernels.graph.layout.names) {
@@ -441,15 +507,19 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
       surrogateImprovement: search.accepted ? search.improvement : 0,
       expectedImprovement: search.fraction * expectedImprovement,
       kl: search.accepted ? search.kl : 0,
+      proposedKl: search.proposedKl,
+      freshImprovement: search.accepted ? freshImprovement : Number.NaN,
       klBound: maxKl,
       lineSearchSteps: search.halvings,
       stepFraction: search.fraction,
       gradNorm,
       cgResidual: Math.sqrt(residual) / gradNorm,
       stepNorm: search.fraction * beta * Math.sqrt(dotOf(cg.x, cg.x)),
+      direction: cg.x,
     };
   } finally {
     oldLogits.dispose();
+    freshOldLogits?.dispose();
   }
 }
 
@@ -465,13 +535,19 @@ export function trpoTrainer(config: GptConfig, params: Params, problems: readonl
   if (!Number.isInteger(options.groupSize) || options.groupSize < 2) throw new RicciError(`trpo: groupSize must be an integer ≥ 2, got ${options.groupSize}`);
   const kernels = trpoKernels(config, options.promptsPerStep * options.groupSize, options.fisherBatch);
   let current: TrpoRollout | null = null;
+  // The last proposed direction, for the cosine between successive steps (1: the steps agree;
+  // near 0: each step follows its own batch's noise).
+  let previous: Float64Array | null = null;
   return {
     kernels,
     lastRollout: () => current,
     async iteration(index) {
       current = await trpoRollout(config, params, problems, options, index);
-      const info = trpoStep(kernels, params, current.data, options);
-      return { ...current.stats, ...info, accepted: info.accepted ? 1 : 0 };
+      const fresh = options.confirmOnFreshBatch ? (await trpoRollout(config, params, problems, options, index, "fresh")).data : undefined;
+      const { direction, ...info } = trpoStep(kernels, params, current.data, { ...options, fresh });
+      const stepCosine = direction === null || previous === null ? Number.NaN : dotOf(direction, previous) / Math.sqrt(dotOf(direction, direction) * dotOf(previous, previous));
+      if (direction !== null) previous = direction;
+      return { ...current.stats, ...info, accepted: info.accepted ? 1 : 0, stepCosine };
     },
   };
 }
