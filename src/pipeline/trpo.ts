@@ -58,6 +58,8 @@ export interface TrpoSummary extends RlStageSummary {
   readonly acceptedFraction: number;
   /** Mean cosine between successive proposed directions (near 0: each step follows its own batch's noise). */
   readonly stepCosine: number;
+  /** Mean cosine between successive surrogate gradients (the same, before the Fisher's inverse). */
+  readonly gradCosine: number;
 }
 
 const meanOf = (values: readonly number[]): number => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length);
@@ -119,6 +121,7 @@ export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSet
     klBound: s.maxKl,
     acceptedFraction: history.filter((r) => r.accepted === 1).length / Math.max(1, history.length),
     stepCosine: meanOf(history.map((r) => r.stepCosine).filter(Number.isFinite)),
+    gradCosine: meanOf(history.map((r) => r.gradCosine).filter(Number.isFinite)),
     labels: labelBudget({ verifierCalls: s.steps * s.promptsPerStep * s.groupSize * (s.confirmOnFreshBatch ? 2 : 1) }),
     seconds: (performance.now() - started) / 1000,
   };

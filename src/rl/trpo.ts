@@ -439,6 +439,8 @@ export interface TrpoStepInfo {
   readonly stepNorm: number;
   /** The natural-gradient direction x ≈ (F + λI)⁻¹g (null when no step was proposed). */
   readonly direction: Float64Array | null;
+  /** The surrogate's gradient g. */
+  readonly gradient: Float64Array;
 }
 
 export interface TrpoStepOptions extends Pick<TrpoTrainerOptions, "maxKl" | "cgIterations" | "damping" | "backtrackSteps" | "acceptRatio"> {
@@ -457,7 +459,7 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
   const gradNorm = Math.sqrt(dotOf(g, g));
   const rejected = (extra: Partial<TrpoStepInfo>): TrpoStepInfo => ({
     accepted: false, surrogateImprovement: 0, expectedImprovement: 0, kl: 0, proposedKl: 0, freshImprovement: Number.NaN, klBound: maxKl, lineSearchSteps: 0, stepFraction: 0,
-    gradNorm, cgResidual: Number.NaN, stepNorm: 0, direction: null, ...extra,
+    gradNorm, cgResidual: Number.NaN, stepNorm: 0, direction: null, gradient: g, ...extra,
   });
   if (!(gradNorm > 0) || !Number.isFinite(gradNorm)) return rejected({}); // e.g. every group's rewards equal: no signal
   const damped = (v: Float64Array): Float64Array => {
@@ -516,12 +518,15 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
       cgResidual: Math.sqrt(residual) / gradNorm,
       stepNorm: search.fraction * beta * Math.sqrt(dotOf(cg.x, cg.x)),
       direction: cg.x,
+      gradient: g,
     };
   } finally {
     oldLogits.dispose();
     freshOldLogits?.dispose();
   }
 }
+
+const cosine = (a: Float64Array, b: Float64Array): number => dotOf(a, b) / Math.sqrt(dotOf(a, a) * dotOf(b, b));
 
 export interface TrpoTrainer {
   /** Rollout `index` (0-based) and one TRPO step; returns the step's metrics. */
@@ -538,16 +543,19 @@ export function trpoTrainer(config: GptConfig, params: Params, problems: readonl
   // The last proposed direction, for the cosine between successive steps (1: the steps agree;
   // near 0: each step follows its own batch's noise).
   let previous: Float64Array | null = null;
+  let previousGradient: Float64Array | null = null;
   return {
     kernels,
     lastRollout: () => current,
     async iteration(index) {
       current = await trpoRollout(config, params, problems, options, index);
       const fresh = options.confirmOnFreshBatch ? (await trpoRollout(config, params, problems, options, index, "fresh")).data : undefined;
-      const { direction, ...info } = trpoStep(kernels, params, current.data, { ...options, fresh });
-      const stepCosine = direction === null || previous === null ? Number.NaN : dotOf(direction, previous) / Math.sqrt(dotOf(direction, direction) * dotOf(previous, previous));
+      const { direction, gradient, ...info } = trpoStep(kernels, params, current.data, { ...options, fresh });
+      const stepCosine = direction === null || previous === null ? Number.NaN : cosine(direction, previous);
+      const gradCosine = previousGradient === null ? Number.NaN : cosine(gradient, previousGradient);
       if (direction !== null) previous = direction;
-      return { ...current.stats, ...info, accepted: info.accepted ? 1 : 0, stepCosine };
+      previousGradient = gradient;
+      return { ...current.stats, ...info, accepted: info.accepted ? 1 : 0, stepCosine, gradCosine };
     },
   };
 }
