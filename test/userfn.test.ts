@@ -29,8 +29,9 @@ const sech = (v: number): number => 1 / Math.cosh(v);
 const cases: readonly Case[] = [
   { name: "uf_gaussianPdf", formula: "exp(-x^2 / 2) / sqrt(2 * pi)", value: (v) => Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI), slope: (v) => -v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI) },
   { name: "uf_ePower", formula: "e^x - e", value: (v) => Math.exp(v) - Math.E, slope: (v) => Math.exp(v) },
-  // (Not pi * x: a derivative without x, here pi + 2, compiles to a scalar instead of x's shape; reported.)
   { name: "uf_piTimes", formula: "pi * x^2 + (+x) - (-x)", value: (v) => Math.PI * v * v + 2 * v, slope: (v) => 2 * Math.PI * v + 2 },
+  // A derivative without x (pi + e) must still have x's shape when compiled.
+  { name: "uf_linear", formula: "pi * x + e * x", value: (v) => (Math.PI + Math.E) * v, slope: () => Math.PI + Math.E },
   { name: "uf_cubic", formula: "x^3 - 2 * x^2 + x^0.5", value: (v) => v ** 3 - 2 * v * v + Math.sqrt(v), slope: (v) => 3 * v * v - 4 * v + 0.5 / Math.sqrt(v) },
   { name: "uf_oddPower", formula: "x^1.5 + pow(x, 3)", value: (v) => v ** 1.5 + v ** 3, slope: (v) => 1.5 * Math.sqrt(v) + 3 * v * v },
   { name: "uf_selfPower", formula: "x^x", value: (v) => v ** v, slope: (v) => v ** v * (Math.log(v) + 1) },

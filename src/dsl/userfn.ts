@@ -112,8 +112,17 @@ const formulaFunctions: Record<string, <T>(ops: PointwiseOps<T>, x: T) => T> = {
   sec: reciprocalOf("cos"), csc: reciprocalOf("sin"), cot: reciprocalOf("tan"),
 };
 
-/** A mathjs formula in x as ops on `x`. */
+/**
+ * A mathjs formula in x as ops on `x`, in x's shape: a formula without x (the derivative of
+ * `pi * x` is `pi`) is multiplied by x⁰ (1 everywhere, also at 0, ±∞ and NaN), or it would
+ * lower to one scalar.
+ */
 export function lowerFormula<T>(ops: PointwiseOps<T>, node: MathNode, x: T, name: string): T {
+  const value = lowerExpression(ops, node, x, name);
+  return freeSymbols(node).includes("x") ? value : ops.binary("mul", value, ops.binary("pow", x, ops.scalar(0)));
+}
+
+function lowerExpression<T>(ops: PointwiseOps<T>, node: MathNode, x: T, name: string): T {
   const visit = (n: MathNode): T => {
     switch (n.type) {
       case "SymbolNode": {
