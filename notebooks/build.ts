@@ -4,9 +4,23 @@ import { join } from "node:path";
 import { type Cell, toIpynb } from "./src/notebook.js";
 
 const here = new URL(".", import.meta.url).pathname;
-for (const file of readdirSync(join(here, "src")).filter((f) => /^\d\d-.*\.ts$/.test(f)).sort()) {
-  const cells = (await import(`./src/${file}`)).default as Cell[];
-  const out = join(here, file.replace(/\.ts$/, ".ipynb"));
-  writeFileSync(out, `${JSON.stringify(toIpynb(cells), null, 1)}\n`);
-  console.log(`wrote ${out} (${cells.length} cells)`);
+
+/** Each notebook's file name (NN-name.ipynb) and its unexecuted .ipynb JSON, from notebooks/src. */
+export async function builtNotebooks(): Promise<{ name: string; notebook: object }[]> {
+  const files = readdirSync(join(here, "src")).filter((f) => /^\d\d-.*\.ts$/.test(f)).sort();
+  return Promise.all(files.map(async (file) => {
+    const cells = (await import(`./src/${file}`)).default as Cell[];
+    return { name: file.replace(/\.ts$/, ".ipynb"), notebook: toIpynb(cells) };
+  }));
 }
+
+/** Writes every notebook, unexecuted, to notebooks/ (`npm run notebooks:ship` then adds the outputs). */
+export async function buildNotebooks(): Promise<void> {
+  for (const { name, notebook } of await builtNotebooks()) {
+    const out = join(here, name);
+    writeFileSync(out, `${JSON.stringify(notebook, null, 1)}\n`);
+    console.log(`wrote ${out}`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await buildNotebooks();

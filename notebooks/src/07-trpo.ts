@@ -30,18 +30,22 @@ export default [
   `),
   code(`
     const rows = readMetrics(\`${"${root}"}/${"${size}"}/trpo/metrics.jsonl\`);
-    lineChart({ title: "TRPO: measured KL per step", data: rows, x: "step", y: ["kl", "klBound"] })
+    lineChart({ title: "TRPO: measured KL of each proposed step, and of the accepted one", data: rows, x: "step", y: ["proposedKl", "kl", "klBound"] })
   `),
   md(`
-    ## Outcome: every step stays inside the trust region while the reward rises
+    ## Outcome: every proposed step stays within 1.5δ
 
-    (Held-out greedy accuracy is reported too; at full size it is not guaranteed to follow the
-    sampled reward — see the README's measurements.)
+    The KL is measured on every step the natural gradient proposes, accepted or not: if it
+    exceeded 1.5δ the quadratic model of the KL, which sets the step's length, would be wrong.
+    At full size the notebook also asserts that the rollout reward rises, which TRPO does not
+    yet achieve: successive batches' gradients are nearly uncorrelated (the \`gradCosine\`
+    column of the metrics), so each trust-region step spends δ on its own batch's noise — see
+    the README's measurements.
   `),
   code(`
-    if (!(summary.maxStepKl <= 1.5 * summary.klBound)) throw new Error(\`a step's KL ${"${summary.maxStepKl}"} exceeds 1.5 × δ = ${"${1.5 * summary.klBound}"}\`);
+    if (!(summary.maxStepKl <= 1.5 * summary.klBound)) throw new Error(\`a proposed step's KL ${"${summary.maxStepKl}"} exceeds 1.5 × δ = ${"${1.5 * summary.klBound}"}\`);
     // The reward is compared at full size; at ci it is almost all format credit (~2% correct).
     if (size === "full" && !(summary.rewardMean > summary.initialRewardMean)) throw new Error(\`the rollout reward did not rise: ${"${summary.initialRewardMean}"} → ${"${summary.rewardMean}"}\`);
-    \`outcome: max step KL ${"${summary.maxStepKl.toFixed(4)}"} ≤ 1.5δ = ${"${(1.5 * summary.klBound).toFixed(4)}"}, reward ${"${summary.initialRewardMean.toFixed(3)}"} → ${"${summary.rewardMean.toFixed(3)}"}, held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%\`
+    \`outcome: max proposed-step KL ${"${summary.maxStepKl.toFixed(5)}"} ≤ 1.5δ = ${"${(1.5 * summary.klBound).toFixed(5)}"}, reward ${"${summary.initialRewardMean.toFixed(3)}"} → ${"${summary.rewardMean.toFixed(3)}"}, held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%\`
   `),
 ];
