@@ -50,6 +50,17 @@ describe.each(built)("shipped $name", ({ name, notebook }) => {
     if (/^0[1-7]/.test(name)) expect(textOf(last?.data?.["text/plain"])).toMatch(/^'?outcome: /);
   });
 
+  it("shows each expression's diagram beside its formula, every formula within MathJax 2's 5,120-character buffer", () => {
+    const outputs = shipped.cells.flatMap((c) => c.outputs ?? []);
+    for (const o of outputs.filter((x) => x.data?.["text/latex"] !== undefined)) {
+      const html = textOf(o.data?.["text/html"]);
+      expect(html).toMatch(/\$\$[\s\S]+\$\$/);
+      expect(html).toMatch(/<img [^>]*src="data:image\/svg\+xml/);
+    }
+    const formulas = outputs.flatMap((o) => textOf(o.data?.["text/html"]).match(/\$\$[\s\S]*?\$\$/g) ?? []);
+    for (const f of formulas) expect(f.length).toBeLessThanOrEqual(5120);
+  });
+
   it("holds nothing that changes from run to run", () => {
     expect(stripVolatile(shipped)).toEqual(shipped);
     expect(JSON.stringify(shipped)).not.toMatch(/\/tmp\/|ricci-ship-|iopub\.execute_input/);
