@@ -29,8 +29,12 @@ export interface GptConfig {
   readonly ropeBase?: number;
 }
 
+/**
+ * The weights the forward contracts, by parameter name: the variables of `gptParams`, or
+ * expressions in their place (LoRA's W + s·A·B, src/nn/lora.ts) with the same edges.
+ */
 export interface GptParams {
-  readonly [name: string]: Variable;
+  readonly [name: string]: Expr;
 }
 
 /** The model's inputs that are data, not parameters. */
@@ -47,7 +51,7 @@ export const ffWidth = (c: GptConfig): number => c.ff ?? Math.max(8, Math.round(
 export const headDim = (c: GptConfig): number => c.dModel / c.heads;
 
 /** Parameter variables by name, e.g. `layer0.wq` with edges {d, head, pair, two}. */
-export function gptParams(c: GptConfig): GptParams {
+export function gptParams(c: GptConfig): Record<string, Variable> {
   if (c.dModel % c.heads !== 0 || headDim(c) % 2 !== 0) {
     throw new RicciError(`gpt: dModel ${c.dModel} must split into ${c.heads} heads of even size`);
   }

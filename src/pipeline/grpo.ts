@@ -1,7 +1,9 @@
 /**
  * GRPO stage: rule-reward RL from the SFT checkpoint on the arithmetic task (src/rl/grpo.ts),
  * with the SFT weights as the frozen KL reference. `npm run grpo -- --size ci` writes
- * runs/ci/grpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes.
+ * runs/ci/grpo/{checkpoint.ckpt, metrics.jsonl, summary.json}; a rerun resumes. With `lora` set,
+ * the SFT weights stay frozen (they are the reference too) and only LoRA adapters train
+ * (src/nn/lora.ts); checkpoint.ckpt is then the merged policy and lora.ckpt the adapters.
  */
 import { type GrpoTrainerOptions, grpoTrainer } from "../rl/grpo.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
@@ -9,9 +11,12 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, loraMeta } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
+import { type LoraOptions, loraModel } from "../nn/lora.js";
+import { loraTrainer } from "../train/lora.js";
+import { subSeed } from "../util/random.js";
 
 /** The trainer's options a run size fixes (src/rl/grpo.ts documents each). */
 const TRAINER_SETTINGS = [
@@ -33,13 +38,15 @@ export interface GrpoSettings extends GrpoTrainerSettings {
   readonly trainProblems: number;
   /** Weight of the rule reward's per-digit partial credit (0: R1's correct + format only). */
   readonly digitCredit: number;
+  /** LoRA adapters instead of full fine-tuning (null: off, the default). */
+  readonly lora: LoraOptions | null;
 }
 
 // The DAPO-style options (clip-higher epsilonHigh, dynamicSampling, maskTruncated, token
 // aggregation) and μ > 1 are off: the defaults are the runs the README reports.
 const common = {
   updatesPerRollout: 1, minLrRatio: 0.1, beta: 0.04, epsilonLow: 0.2, epsilonHigh: 0.2, aggregation: "sequence", scale: "group", maskTruncated: false, trainProblems: 4000, temperature: 1, digitCredit: 0,
-  dynamicSampling: false, maxSamplingRounds: 4,
+  dynamicSampling: false, maxSamplingRounds: 4, lora: null,
 } as const;
 
 // Full size runs 800 steps of 32 prompts × 8 drawn from 10,000 train-side problems (9,000 more
@@ -81,23 +88,27 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const sftPath = upstreamCheckpoint(root, options.size, "sft", "grpo");
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, minRatio: s.minLrRatio });
+  // With LoRA the frozen base is the reference itself (TRL's PEFT reference: the adapters disabled).
+  const lora = s.lora === null ? null : loraModel(config, reference, s.lora, subSeed(seed, "grpo/lora"));
+  const params = lora === null ? (await loadCheckpoint(sftPath, { expectConfig: config })).params : lora.merged;
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
-  const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
-  const optimizer = adamW(params, { lr: schedule, weightDecay: 0 });
+  const optimizer = adamW(lora === null ? params : lora.adapters, { lr: schedule, weightDecay: 0 });
   const trainerOptions: GrpoTrainerOptions = { ...pick(s, TRAINER_SETTINGS), rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed };
-  const rollouts = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions);
+  const rollouts = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions, lora ?? undefined);
+  const microstep = (step: number, micro: number) => rollouts.microstep(step, micro);
+  const { lora: _lora, ...withoutLora } = s;
   const heldOut = evalProblems(options.size);
   const started = performance.now();
   const result = await trainLoop({
     label: "grpo",
     steps: s.steps,
-    trainer: gradientTrainer({ config, params, optimizer, microstep: (step, micro) => rollouts.microstep(step, micro) }),
+    trainer: lora === null ? gradientTrainer({ config, params, optimizer, microstep }) : loraTrainer(gradientTrainer({ config, params: lora.adapters, optimizer, microstep }), lora),
     tokensPerStep: s.promptsPerStep * s.groupSize * config.context,
     evaluate: rlEvaluation(config, params, reference, heldOut, seed),
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
-    meta: { seed, size: options.size, task: settings.task, grpo: { ...s } },
+    meta: { seed, size: options.size, task: settings.task, grpo: { ...withoutLora, ...(s.lora === null ? {} : { lora: loraMeta(s.lora) }) } },
   });
   const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};

@@ -3,6 +3,7 @@ import { variable } from "../dsl/build.js";
 import type { Variable } from "../dsl/expr.js";
 import { crossEntropy } from "../losses/crossEntropy.js";
 import { type GptConfig, gptConstants, gptData, gptForward, gptParams } from "../nn/gpt.js";
+import { type LoraOptions, loraParams, withLora } from "../nn/lora.js";
 import type { Params } from "../nn/params.js";
 import { type Objective, objective } from "../train/objective.js";
 
@@ -21,19 +22,26 @@ export interface LmObjective {
   readonly parameters: readonly Variable[];
 }
 
-/** `lmObjective(config, 32)`: cross-entropy of a GPT over [batch, context] windows, with a loss mask. */
-export function lmObjective(config: GptConfig, batch: number): LmObjective {
+/**
+ * `lmObjective(config, 32)`: cross-entropy of a GPT over [batch, context] windows, with a loss
+ * mask. With `lora` (src/nn/lora.ts) the projections carry adapters and the gradient is taken for
+ * the adapters alone; the base weights are then fed beside them, as data.
+ */
+export function lmObjective(config: GptConfig, batch: number, lora: LoraOptions | null = null): LmObjective {
   const seq = config.context;
   const data = gptData(config, batch, seq);
   const vars = gptParams(config);
+  const adapters = lora === null ? null : loraParams(config, lora);
+  const weights = adapters === null || lora === null ? vars : withLora(vars, adapters, lora);
+  const parameters = Object.values(adapters ?? vars);
   const targets = variable("targets", { batch, seq });
   const lossMask = variable("lossMask", { batch, seq });
-  const loss = crossEntropy({ logits: gptForward(config, vars, data), targets, mask: lossMask });
+  const loss = crossEntropy({ logits: gptForward(config, weights, data), targets, mask: lossMask });
   const constants = gptConstants(config, seq);
   const ones = new Float32Array(batch * seq).fill(1);
   return {
-    objective: objective(loss, Object.values(vars)),
-    parameters: Object.values(vars),
+    objective: objective(loss, parameters),
+    parameters,
     inputs: (b) => ({ ...constants, tokens: b.tokens, targets: b.targets, lossMask: b.lossMask ?? ones }),
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Supervised fine-tuning on the arithmetic task: cross-entropy on the response tokens only
  * (the loss mask), from the pretrained checkpoint. Held-out exact-match accuracy is measured
- * by greedy generation on the test split.
+ * by greedy generation on the test split. With `lora` set, the SFT weights stay frozen behind
+ * LoRA adapters (src/nn/lora.ts) and only those train; the checkpoint is the merged model.
  */
 import { arithmeticProblems, formatExample, packSft, sftBatch } from "../data/arithmetic.js";
 import { charTokenizer } from "../data/tokenizer.js";
@@ -11,8 +12,10 @@ import { warmupCosine } from "../train/optimizer.js";
 import { makeRng, subSeed } from "../util/random.js";
 import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
-import { SIZES } from "./sizes.js";
-import { evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint } from "./stage.js";
+import { SIZES, type StageSettings } from "./sizes.js";
+import { type LoraOptions, loraModel, loraSizes } from "../nn/lora.js";
+import { loraTrainer } from "../train/lora.js";
+import { evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint, loraMeta } from "./stage.js";
 import { fusedTrainer } from "../train/trainer.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
@@ -26,11 +29,19 @@ export interface SftSummary extends TestResult {
   /** The gold answers of the `sftProblems` it imitates. */
   readonly labels: LabelBudget;
   readonly seconds: number;
+  /** With LoRA: its options and trainable parameter count (absent for full fine-tuning). */
+  readonly lora?: LoraOptions & { readonly trainable: number };
 }
 
-export async function sft(options: StageOptions): Promise<SftSummary> {
+/** SFT's settings: the size's (sizes.ts), and LoRA adapters instead of full fine-tuning (default null: off). */
+export interface SftSettings extends StageSettings {
+  readonly lora: LoraOptions | null;
+}
+
+/** Runs (or resumes) SFT: `await sft({ size: "ci" })`; `sft({ size: "ci" }, { lora: { rank: 8 }, lr: 1e-2 })` trains rank-8 adapters. */
+export async function sft(options: StageOptions, overrides: Partial<SftSettings> = {}): Promise<SftSummary> {
   const settings = SIZES[options.size];
-  const s = settings.sft;
+  const s: SftSettings = { ...settings.sft, lora: null, ...overrides };
   const config = settings.model;
   const seed = options.seed ?? 0;
   const root = options.root ?? "runs";
@@ -41,30 +52,33 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
   const examples = trainSideProblems(settings.task, settings.sftProblems).map(formatExample);
   const { validation } = arithmeticProblems(settings.task);
   const heldOut = evalProblems(options.size);
-  const lm = lmObjective(config, s.batch);
+  const lm = lmObjective(config, s.batch, s.lora);
   const heldOutBatches = Array.from({ length: Math.floor(Math.min(validation.length, 256) / s.batch) }, (_, i) =>
     packSft(validation.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context),
   );
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
-  const params = (await loadCheckpoint(pretrainPath, { expectConfig: config })).params;
+  const start = (await loadCheckpoint(pretrainPath, { expectConfig: config })).params;
+  const lora = s.lora === null ? null : loraModel(config, start, s.lora, subSeed(seed, "sft/lora"));
+  // What generation and the checkpoint read: the trained weights, or base + scale·A·B.
+  const params = lora === null ? start : lora.merged;
   const optimizer = fusedOptimizer(lm.objective, { lr: schedule });
+  const batch = (step: number) => lm.inputs(sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/0`))));
   const started = performance.now();
   const result = await trainLoop({
     label: "sft",
     steps: s.steps,
-    trainer: fusedTrainer({
-      config, params, optimizer,
-      batch: (step) => lm.inputs(sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(seed, `sft/${step}/0`)))),
-    }),
+    trainer: lora === null
+      ? fusedTrainer({ config, params, optimizer, batch })
+      : loraTrainer(fusedTrainer({ config, params: lora.adapters, optimizer, batch: (step) => ({ ...batch(step), ...lora.base }) }), lora),
     tokensPerStep: s.batch * config.context,
     evaluate: async () => {
       const report = await exactMatch(config, params, heldOut);
-      return { accuracy: report.accuracy, wellFormed: report.wellFormed, heldOutLoss: meanLoss(lm, params, heldOutBatches) };
+      return { accuracy: report.accuracy, wellFormed: report.wellFormed, heldOutLoss: meanLoss(lm, lora === null ? params : lora.inputs(), heldOutBatches) };
     },
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
-    meta: { seed, size: options.size, task: settings.task },
+    meta: { seed, size: options.size, task: settings.task, ...(s.lora === null ? {} : { lora: loraMeta(s.lora) }) },
   });
   const test = await testResult(config, params, evalProblems(options.size, "test"));
   const summary: SftSummary = {
@@ -77,6 +91,7 @@ export async function sft(options: StageOptions): Promise<SftSummary> {
     heldOutLoss: result.lastEval.heldOutLoss,
     labels: labelBudget({ goldAnswers: examples.length }),
     seconds: (performance.now() - started) / 1000,
+    ...(s.lora === null ? {} : { lora: { ...s.lora, trainable: loraSizes(config, s.lora).trainable } }),
   };
   writeSummary(dir, { ...summary });
   return summary;

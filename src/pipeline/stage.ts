@@ -12,6 +12,8 @@ import { type RunSize, SIZES } from "./sizes.js";
 import { RicciError } from "../errors.js";
 import type { Verifier } from "../rl/sampledPreferences.js";
 import type { PairSettings } from "./pairs.js";
+import { LORA_TARGETS, type LoraOptions } from "../nn/lora.js";
+import type { JsonValue } from "../train/checkpoint.js";
 
 /** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
 export interface StageOptions {
@@ -178,4 +180,10 @@ export function rlEvaluation(config: GptConfig, policy: Params, reference: Param
 /** The fields `keys` of `o`: how a stage hands the trainer the part of its settings that are trainer options. */
 export function pick<T extends object, K extends keyof T>(o: T, keys: readonly K[]): Pick<T, K> {
   return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+}
+
+/** LoRA's options as the JSON a checkpoint's meta keeps (null: full fine-tuning), alpha resolved. */
+export function loraMeta(lora: LoraOptions | null): JsonValue {
+  if (lora === null) return null;
+  return { rank: lora.rank, alpha: lora.alpha ?? 2 * lora.rank, targets: [...(lora.targets ?? LORA_TARGETS)] };
 }

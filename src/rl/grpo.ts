@@ -45,6 +45,7 @@ import type { Expr } from "../dsl/expr.js";
 import { type GrpoOptions, type GrpoScale, aggregateTokens, grpoAdvantages, grpoLoss } from "../losses/grpo.js";
 import { maskedMean } from "../losses/masked.js";
 import type { GptConfig } from "../nn/gpt.js";
+import type { LoraModel, LoraOptions } from "../nn/lora.js";
 import type { Params } from "../nn/params.js";
 import { evaluate } from "../reference/evaluate.js";
 import { generate } from "../sample/generate.js";
@@ -139,14 +140,16 @@ export interface GrpoObjective {
 
 /**
  * `grpoObjective(config, rollout.grouped, options).objective.run(params, o.inputs(rollout))`: loss,
- * gradients and diagnostics for rollouts grouped like `shape` (groups, samples, prefix and own lengths).
+ * gradients and diagnostics for rollouts grouped like `shape` (groups, samples, prefix and own lengths);
+ * with `lora`, gradients for the adapters alone, run on `{ ...base, ...adapters }`.
  */
 export function grpoObjective(
   config: GptConfig,
   shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">,
   options: Omit<GrpoTrainerOptions, "promptsPerStep" | "groupSize">,
+  lora: LoraOptions | null = null,
 ): GrpoObjective {
-  const graph = groupedPolicyGraph(config, shape, options.temperature ?? 1);
+  const graph = groupedPolicyGraph(config, shape, options.temperature ?? 1, lora);
   const perToken = { group: shape.groups, sample: shape.samples, seq: shape.own };
   const oldLogp = variable("oldLogp", perToken);
   const refLogp = variable("refLogp", perToken);
@@ -323,11 +326,15 @@ export interface GrpoTrainer {
 
 /**
  * GRPO for the training loop: `trainLoop({ trainer: gradientTrainer({ config, params, optimizer, microstep: grpoTrainer(config, params, ref, train, opts).microstep }) })`.
- * `params` is the record the optimizer updates in place; `reference` stays frozen.
+ * `params` is the record the optimizer updates in place; `reference` stays frozen. With `lora`
+ * (src/nn/lora.ts), `params` must be `lora.merged` (what the rollouts are sampled from), the
+ * gradients are the adapters' (for an optimizer over `lora.adapters`), and the trainer is wrapped
+ * by `loraTrainer`, which refreshes the merged weights after each update.
  * Rollout k serves steps kμ+1 … (k+1)μ and depends only on (seed, k) and the policy, so a run
  * that resumes at a rollout boundary (checkpoints every multiple of μ) repeats it exactly.
  */
-export function grpoTrainer(config: GptConfig, params: Params, reference: Params, problems: readonly ArithmeticProblem[], options: GrpoTrainerOptions): GrpoTrainer {
+export function grpoTrainer(config: GptConfig, params: Params, reference: Params, problems: readonly ArithmeticProblem[], options: GrpoTrainerOptions, lora?: LoraModel): GrpoTrainer {
+  if (lora !== undefined && params !== lora.merged) throw new RicciError("grpo: with LoRA, the policy sampled from must be the LoRA model's merged weights");
   const mu = options.updatesPerRollout ?? 1;
   if (!Number.isInteger(mu) || mu < 1) throw new RicciError(`grpo: updatesPerRollout must be a positive integer, got ${mu}`);
   if (!Number.isInteger(options.groupSize) || options.groupSize < 2) throw new RicciError(`grpo: groupSize must be an integer ≥ 2, got ${options.groupSize}`);
@@ -336,7 +343,7 @@ export function grpoTrainer(config: GptConfig, params: Params, reference: Params
   const objectiveFor = (shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">): GrpoObjective => {
     const key = `${shape.groups}×${shape.samples}:${shape.prefix}+${shape.own}`;
     let built = objectives.get(key);
-    if (built === undefined) objectives.set(key, (built = grpoObjective(config, shape, options)));
+    if (built === undefined) objectives.set(key, (built = grpoObjective(config, shape, options, lora?.lora ?? null)));
     return built;
   };
   let current: GrpoRollout | null = null;
@@ -348,7 +355,7 @@ export function grpoTrainer(config: GptConfig, params: Params, reference: Params
       const index = Math.floor((step - 1) / mu);
       if (current === null || current.index !== index) current = await grpoRollout(config, params, reference, problems, options, index);
       const built = objectiveFor(current.grouped);
-      const result = built.objective.run(params, built.inputs(current));
+      const result = built.objective.run(lora === undefined ? params : lora.inputs(), built.inputs(current));
       return { ...result, metrics: { ...result.metrics, ...current.stats } };
     },
   };

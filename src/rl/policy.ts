@@ -16,6 +16,7 @@ import type { Expr, Variable } from "../dsl/expr.js";
 import { entropyFromLogits, tokenLogProbs } from "../losses/crossEntropy.js";
 import { type Compiled, compile } from "../lower/compile.js";
 import { type GptConfig, type GptParams, gptConstants, gptData, gptForward, gptParams, ropeTables } from "../nn/gpt.js";
+import { type LoraOptions, loraParams, withLora } from "../nn/lora.js";
 import { sharedPrefixData, sharedPrefixForward } from "../nn/sharedPrefix.js";
 import type { Params } from "../nn/params.js";
 import type { Rollout } from "../sample/generate.js";
@@ -24,7 +25,9 @@ import { type GroupedSequences, type PackedSequences, samplerLogprobs } from "./
 /** A policy's expressions over batches of kind `B` (packed rows, or groups sharing a prompt). */
 export interface PolicyGraph<B = PackedSequences> {
   readonly config: GptConfig;
-  readonly params: GptParams;
+  /** The base model's variables by name (fed, never trained, under LoRA). */
+  readonly params: Readonly<Record<string, Variable>>;
+  /** The variables the gradient is taken for: the base's, or under LoRA the adapters' alone. */
   readonly parameters: readonly Variable[];
   /** The sampling temperature T the graph's policy is tempered at (1: the plain model). */
   readonly temperature: number;
@@ -40,31 +43,42 @@ export interface PolicyGraph<B = PackedSequences> {
   inputs(batch: B): Record<string, Int32Array | Float32Array | Float64Array>;
 }
 
+/** The weights the forward reads and the variables trained: the base's, or with `lora` W + s·A·B and the adapters. */
+function trainedWeights(config: GptConfig, lora: LoraOptions | null): { params: Record<string, Variable>; weights: GptParams; parameters: Variable[] } {
+  const params = gptParams(config);
+  if (lora === null) return { params, weights: params, parameters: Object.values(params) };
+  const adapters = loraParams(config, lora);
+  return { params, weights: withLora(params, adapters, lora), parameters: Object.values(adapters) };
+}
+
 /**
  * The policy's expressions for batches of `batch` packed sequences of `seq` positions (default
  * the model's context; a rollout is scored at its longest row, `packedLength`, since nothing
  * after that row's end reaches the loss), tempered at `temperature` (default 1):
- * `policyGraph(config, 32, 18, 0.7).logp` is log softmax(logits/0.7) of the targets.
+ * `policyGraph(config, 32, 18, 0.7).logp` is log softmax(logits/0.7) of the targets. With `lora`
+ * the projections carry adapters (src/nn/lora.ts) and only those are `parameters`.
  */
-export function policyGraph(config: GptConfig, batch: number, seq: number = config.context, temperature = 1): PolicyGraph {
+export function policyGraph(config: GptConfig, batch: number, seq: number = config.context, temperature = 1, lora: LoraOptions | null = null): PolicyGraph {
   if (!(Number.isInteger(seq) && seq >= 1 && seq <= config.context)) {
     throw new RicciError(`policyGraph: seq must be an integer in 1…${config.context} (the model's context), got ${seq}`);
   }
-  const params = gptParams(config);
+  const { params, weights, parameters } = trainedWeights(config, lora);
   const data = gptData(config, batch, seq);
-  const logits = gptForward(config, params, data);
+  const logits = gptForward(config, weights, data);
   const targets = variable("targets", { batch, seq });
   const mask = variable("responseMask", { batch, seq });
   const constants = gptConstants(config, seq);
-  return policyOf(config, params, logits, temperature, targets, mask, (b: PackedSequences) => ({ ...constants, tokens: b.tokens, targets: b.targets, responseMask: b.responseMask }));
+  return policyOf(config, params, parameters, logits, temperature, targets, mask, (b: PackedSequences) => ({ ...constants, tokens: b.tokens, targets: b.targets, responseMask: b.responseMask }));
 }
 
 /** The record both layouts share: the policy's log-probs of `targets` under softmax(logits/T), and its data inputs. */
-function policyOf<B>(config: GptConfig, params: GptParams, raw: Expr, temperature: number, targets: Variable, mask: Variable, inputs: PolicyGraph<B>["inputs"]): PolicyGraph<B> {
+function policyOf<B>(
+  config: GptConfig, params: Record<string, Variable>, parameters: readonly Variable[], raw: Expr, temperature: number, targets: Variable, mask: Variable, inputs: PolicyGraph<B>["inputs"],
+): PolicyGraph<B> {
   if (!(temperature > 0 && Number.isFinite(temperature))) throw new RicciError(`policyGraph: temperature must be a positive number, got ${temperature}`);
   const logits = temperature === 1 ? raw : scale(raw, 1 / temperature);
   return {
-    config, params, parameters: Object.values(params), temperature, logits, logp: tokenLogProbs(logits, targets), entropy: entropyFromLogits(logits), targets, mask, inputs,
+    config, params, parameters, temperature, logits, logp: tokenLogProbs(logits, targets), entropy: entropyFromLogits(logits), targets, mask, inputs,
   };
 }
 
@@ -72,14 +86,16 @@ function policyOf<B>(config: GptConfig, params: GptParams, raw: Expr, temperatur
  * The policy over groups of completions that share their prompt (GRPO's rollouts), with the
  * prompt computed once per group (src/nn/sharedPrefix.ts): `groupedPolicyGraph(config, grouped)`
  * for batches shaped like `grouped` (groups, samples, prefix and own lengths), tempered at
- * `temperature` (default 1) as `policyGraph` is.
+ * `temperature` (default 1) and with LoRA adapters (`lora`) as `policyGraph` is.
  */
-export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">, temperature = 1): PolicyGraph<GroupedSequences> {
+export function groupedPolicyGraph(
+  config: GptConfig, shape: Pick<GroupedSequences, "groups" | "samples" | "prefix" | "own">, temperature = 1, lora: LoraOptions | null = null,
+): PolicyGraph<GroupedSequences> {
   const { groups, samples, prefix, own } = shape;
   if (prefix + own > config.context) throw new RicciError(`groupedPolicyGraph: prefix ${prefix} + own ${own} positions exceed the model's context ${config.context}`);
-  const params = gptParams(config);
+  const { params, weights, parameters } = trainedWeights(config, lora);
   const data = sharedPrefixData(config, groups, samples, prefix, own);
-  const logits = sharedPrefixForward(config, params, data);
+  const logits = sharedPrefixForward(config, weights, data);
   const targets = variable("targets", { group: groups, sample: samples, seq: own });
   const mask = variable("responseMask", { group: groups, sample: samples, seq: own });
   const before = ropeTables(config, 0, prefix);
@@ -93,7 +109,7 @@ export function groupedPolicyGraph(config: GptConfig, shape: Pick<GroupedSequenc
     [data.prefixCos.name]: before.cos, [data.prefixSin.name]: before.sin, [data.cos.name]: after.cos, [data.sin.name]: after.sin,
     [data.placePrefix.name]: place(0, prefix), [data.placeOwn.name]: place(prefix, own),
   };
-  return policyOf(config, params, logits, temperature, targets, mask, (b: GroupedSequences) => {
+  return policyOf(config, params, parameters, logits, temperature, targets, mask, (b: GroupedSequences) => {
       if (b.groups !== groups || b.samples !== samples || b.prefix !== prefix || b.own !== own) {
         throw new RicciError(`groupedPolicyGraph: a batch of ${b.groups}×${b.samples} (prefix ${b.prefix}, own ${b.own}) for a graph of ${groups}×${samples} (prefix ${prefix}, own ${own})`);
       }

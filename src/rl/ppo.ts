@@ -112,7 +112,7 @@ export function initValueFromPolicy(config: GptConfig, policy: Params): Params {
 }
 
 /** The value model's variables renamed "value.<name>" (same edges, same order), keyed by role. */
-function valueVariables(config: GptConfig): GptParams {
+function valueVariables(config: GptConfig): Record<string, Variable> {
   const out: Record<string, Variable> = {};
   for (const [key, v] of Object.entries(gptParams(valueConfigOf(config)))) {
     out[key] = variable(`${VALUE_PREFIX}${v.name}`, Object.fromEntries(v.edges.map((e) => [e.name, e.size])));

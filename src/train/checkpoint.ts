@@ -9,7 +9,8 @@
  *   bytes 18–49  sha256 of the header bytes
  *   bytes 50…    the header: H bytes of UTF-8 JSON { magic, version, config, step, meta,
  *                optimizer: { step } | null, tensors: [{ group, name, shape, dtype, offset, length }],
- *                payloadBytes, payloadSha256 }
+ *                payloadBytes, payloadSha256, and lora: { rank, alpha?, targets? } in a file of
+ *                LoRA adapters (src/nn/lora.ts), whose params are the adapters of the config's model }
  *   then         the payload: the tensors' raw float32 values, little-endian, back to back in
  *                the order of the index (offsets are relative to the payload's start)
  * Why a binary prefix before the JSON: it says where the header ends without scanning, and
@@ -25,6 +26,7 @@ import { pipe } from "fp-ts/lib/function.js";
 import { RicciError } from "../errors.js";
 import { tf } from "../lower/backend.js";
 import { type GptConfig, gptParams } from "../nn/gpt.js";
+import { type LoraOptions, loraParams } from "../nn/lora.js";
 import type { Params } from "../nn/params.js";
 import { writeFileAtomic } from "../util/atomicWrite.js";
 import type { AdamWState } from "./optimizer.js";
@@ -41,6 +43,8 @@ export interface CheckpointContents {
   readonly step: number;
   /** Anything else worth keeping with the weights: metrics, data seed and position, git commit… */
   readonly meta?: JsonObject;
+  /** Set when `params` are LoRA adapters of the config's model rather than the model's own weights. */
+  readonly lora?: LoraOptions;
 }
 
 /** A loaded checkpoint; its tensors are the caller's to dispose. */
@@ -50,6 +54,8 @@ export interface Checkpoint {
   readonly optimizer: AdamWState | undefined;
   readonly step: number;
   readonly meta: JsonObject;
+  /** The adapters' options when the file holds LoRA adapters. */
+  readonly lora: LoraOptions | undefined;
 }
 
 export interface LoadCheckpointOptions {
@@ -78,6 +84,7 @@ interface Header {
   readonly magic: string;
   readonly version: number;
   readonly config: GptConfig;
+  readonly lora?: LoraOptions;
   readonly step: number;
   readonly meta: JsonObject;
   readonly optimizer: { readonly step: number } | null;
@@ -103,7 +110,7 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
   if (!Number.isInteger(step) || step < 0) fail(`step must be an integer ≥ 0, got ${step}`);
   const notJson = jsonProblem(config, "config") ?? jsonProblem(meta, "meta");
   if (notJson !== undefined) fail(notJson);
-  const expected = expectedShapes(config);
+  const expected = expectedShapes(config, contents.lora);
   if (E.isLeft(expected)) return fail(expected.left);
   const names = Object.keys(expected.right);
   const paramsProblem = tensorSetProblem("params", Object.fromEntries(Object.entries(params).map(([n, t]) => [n, t.shape])), expected.right);
@@ -142,6 +149,7 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
     magic: CHECKPOINT_MAGIC,
     version: CHECKPOINT_VERSION,
     config,
+    ...(contents.lora === undefined ? {} : { lora: contents.lora }),
     step,
     meta,
     optimizer: optimizer === undefined ? null : { step: optimizer.step },
@@ -216,6 +224,7 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     optimizer: header.optimizer === null ? undefined : { step: header.optimizer.step, m, v },
     step: header.step,
     meta: header.meta,
+    lora: header.lora,
   };
 }
 
@@ -273,6 +282,7 @@ function headerProblem(raw: unknown): string | undefined {
   }
   if (!isCount(raw.step)) return `step is ${JSON.stringify(raw.step)}, expected an integer ≥ 0`;
   if (!isObject(raw.meta)) return "meta is missing or not an object";
+  if (raw.lora !== undefined && !(isObject(raw.lora) && isCount(raw.lora.rank))) return "lora must be absent or { rank: integer, … }";
   if (raw.optimizer !== null && !(isObject(raw.optimizer) && isCount(raw.optimizer.step))) {
     return "optimizer must be null or { step: integer ≥ 0 }";
   }
@@ -333,7 +343,7 @@ function checkConfig(found: GptConfig, expected: GptConfig): Checked<void> {
 
 function checkTensorSet(header: Header): Checked<void> {
   return pipe(
-    expectedShapes(header.config),
+    expectedShapes(header.config, header.lora),
     E.chain((expected) => {
       const group = (g: Group): Record<string, readonly number[]> =>
         Object.fromEntries(header.tensors.filter((e) => e.group === g).map((e) => [e.name, e.shape]));
@@ -349,10 +359,11 @@ function checkTensorSet(header: Header): Checked<void> {
   );
 }
 
-/** Parameter shapes by name for a GPT config. */
-function expectedShapes(config: GptConfig): Checked<Record<string, readonly number[]>> {
+/** Parameter shapes by name for a GPT config (or for its LoRA adapters). */
+function expectedShapes(config: GptConfig, lora?: LoraOptions): Checked<Record<string, readonly number[]>> {
   try {
-    return E.right(Object.fromEntries(Object.entries(gptParams(config)).map(([n, v]) => [n, v.edges.map((e) => e.size)])));
+    const vars = lora === undefined ? gptParams(config) : loraParams(config, lora);
+    return E.right(Object.fromEntries(Object.entries(vars).map(([n, v]) => [n, v.edges.map((e) => e.size)])));
   } catch (error) {
     return E.left(`config ${JSON.stringify(config)} is not a valid GPT config (${error instanceof Error ? error.message : String(error)})`);
   }

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { TensorInputs } from "../lower/compile.js";
 import { tf } from "../lower/backend.js";
 import type { GptConfig } from "../nn/gpt.js";
+import type { LoraOptions } from "../nn/lora.js";
 import type { Params } from "../nn/params.js";
 import { type JsonObject, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import type { FusedStep } from "./fusedStep.js";
@@ -31,6 +32,8 @@ export interface TrainedModel {
   /** Updated in place; a restore replaces its tensors in place too. */
   readonly params: Params;
   readonly optimizer?: OptimizerState;
+  /** Set when `params` are LoRA adapters of the config's model (src/train/lora.ts). */
+  readonly lora?: LoraOptions;
 }
 
 export interface Trainer {
@@ -47,8 +50,8 @@ export const checkpointFile = (dir: string, role: string): string => join(dir, r
 export async function saveTrainer(dir: string, trainer: Trainer, step: number, meta: JsonObject): Promise<void> {
   const roles = Object.keys(trainer.models).sort((a, b) => Number(a === "policy") - Number(b === "policy"));
   for (const role of roles) {
-    const { config, params, optimizer } = trainer.models[role];
-    await saveCheckpoint(checkpointFile(dir, role), { config, params, optimizer: optimizer?.state(), step, meta });
+    const { config, params, optimizer, lora } = trainer.models[role];
+    await saveCheckpoint(checkpointFile(dir, role), { config, params, optimizer: optimizer?.state(), step, meta, ...(lora === undefined ? {} : { lora }) });
   }
 }
 
@@ -70,6 +73,10 @@ export async function restoreTrainer(dir: string, trainer: Trainer): Promise<num
       continue;
     }
     const ckpt = await loadCheckpoint(path, { expectConfig: model.config });
+    if (JSON.stringify(ckpt.lora) !== JSON.stringify(model.lora)) {
+      Object.values(ckpt.params).forEach((t) => t.dispose());
+      throw new Error(`${path} holds ${ckpt.lora === undefined ? "a model's weights" : `LoRA adapters ${JSON.stringify(ckpt.lora)}`}, this run trains ${model.lora === undefined ? "the model's weights" : `LoRA adapters ${JSON.stringify(model.lora)}`}`);
+    }
     if (role === "policy") step = ckpt.step;
     else if (ckpt.step !== step) console.error(`${dir}: the ${role} checkpoint is at step ${ckpt.step}, the policy at ${step}; continuing with the stored ${role} model`);
     replaceParams(model.params, ckpt.params);
