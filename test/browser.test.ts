@@ -10,7 +10,7 @@
  *   RICCI_JUPYTER_LAB=/path/to/venv/bin/jupyter-lab …                   # drive JupyterLab too
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -61,9 +61,17 @@ function jupyterEnv(label: string): NodeJS.ProcessEnv {
 }
 
 /** A folder holding copies of the chosen notebooks, for a server to open and save. */
+/**
+ * A folder with the notebooks as notebooks/src builds them, without the shipped outputs, so
+ * that every output the check sees is one this Run All produced.
+ */
 function notebookFolder(label: string): string {
   const dir = fresh(label);
-  for (const name of NOTEBOOKS) copyFileSync(join(REPO, "notebooks", name), join(dir, name));
+  for (const name of NOTEBOOKS) {
+    const notebook = JSON.parse(readFileSync(join(REPO, "notebooks", name), "utf8")) as { cells: { cell_type: string; outputs?: unknown[]; execution_count?: number | null }[] };
+    for (const cell of notebook.cells) if (cell.cell_type === "code") Object.assign(cell, { outputs: [], execution_count: null });
+    writeFileSync(join(dir, name), JSON.stringify(notebook, null, 1));
+  }
   return dir;
 }
 
@@ -186,6 +194,12 @@ describe.skipIf(JUPYTER_LAB === undefined)(`JupyterLab 4 (${JUPYTER_LAB ?? "NOT 
         const ctx = w && w.sessionContext;
         return !!(ctx && ctx.session && ctx.session.kernel && ctx.session.kernel.connectionStatus === "connected" && ctx.kernelDisplayStatus === "idle");
       })()`, null, { timeout: 180_000, polling: 500 });
+      // Close any other tab the workspace restored (a hidden panel's outputs have zero size on the page).
+      await page.evaluate(`(() => {
+        const current = jupyterapp.shell.currentWidget;
+        const others = Array.from(jupyterapp.shell.widgets("main")).filter((w) => w !== current);
+        return Promise.all(others.map((w) => (w.sessionContext ? w.sessionContext.shutdown() : Promise.resolve()).then(() => w.dispose())));
+      })()`);
       await page.evaluate(`jupyterapp.commands.execute("notebook:clear-all-cell-outputs").then(() => { jupyterapp.commands.execute("notebook:run-all-cells"); })`);
       await page.waitForTimeout(1000);
       await runUntilIdle(page, `(() => jupyterapp.shell.currentWidget.sessionContext.kernelDisplayStatus === "idle"

@@ -5,13 +5,19 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 
+/** A stream progress lines can go to (its declared type needs no @types/node in a consumer). */
+export interface ProgressStream {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
 export interface ProgressOptions {
   readonly label: string;
   readonly total: number;
   /** Tokens processed per step, for tokens/s. */
   readonly tokensPerStep?: number;
   /** Where to write; default process.stderr, or process.stdout when RICCI_PROGRESS=stdout (the kernel sets it: notebooks show stderr as an error box). Any stream with `write`; a TTY gets one line rewritten in place. */
-  readonly stream?: { write(text: string): unknown; readonly isTTY?: boolean };
+  readonly stream?: ProgressStream;
   /** Minimum seconds between lines when not a TTY. Default 10. */
   readonly everySeconds?: number;
 }
@@ -23,7 +29,7 @@ const clock = (seconds: number): string => {
 };
 
 /** Where progress lines go: stderr, or stdout when RICCI_PROGRESS=stdout (as the kernel sets). `progressStream().write("pairs: …\n")` */
-export const progressStream = (): NodeJS.WriteStream => (process.env.RICCI_PROGRESS === "stdout" ? process.stdout : process.stderr);
+export const progressStream = (): ProgressStream => (process.env.RICCI_PROGRESS === "stdout" ? process.stdout : process.stderr);
 
 /** `const bar = progress({ label: "pretrain", total: 500 }); bar.update(step, { loss })`. */
 export function progress(options: ProgressOptions): { update(step: number, values: Record<string, number>): void; done(): void } {
