@@ -27,6 +27,7 @@ import { trpoTrainer } from "../src/rl/trpo.js";
 import { generate } from "../src/sample/generate.js";
 import { adamW } from "../src/train/optimizer.js";
 import { trainLoop } from "../src/train/loop.js";
+import { trainSteps } from "./helpers/train.js";
 import { gradientTrainer } from "../src/train/trainer.js";
 
 const tiny: GptConfig = { vocab: charTokenizer.vocabSize, context: 20, dModel: 16, heads: 2, layers: 1 };
@@ -135,22 +136,13 @@ async function digitPairs(params: Params, problems: readonly ArithmeticProblem[]
 
 const swapped = (pairs: readonly PreferencePair[]): PreferencePair[] => pairs.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen }));
 
-function trainOn(params: Params, steps: number, lr: number, run: (p: Params) => { grads: Params }): void {
-  const optimizer = adamW(params, { lr, weightDecay: 0 });
-  for (let i = 0; i < steps; i++) {
-    const { grads } = run(params);
-    optimizer.step(grads);
-    Object.values(grads).forEach((g) => g.dispose());
-  }
-}
-
 async function dpoRun(direction: Direction): Promise<{ delta: number; z: number }> {
   return heldOutChange(async (policy, reference) => {
     const sampled = await digitPairs(reference, train.slice(0, 128), 11);
     const pairs = direction === 1 ? sampled : swapped(sampled);
     const o = dpoObjective(tiny, pairs.length, { beta: 0.1 });
     const inputs = o.inputs(packPreferencePairs(pairs, tiny.context), pairLogProbs(tiny, reference, pairs));
-    trainOn(policy, 30, 1e-2, (p) => o.objective.run(p, inputs));
+    trainSteps(policy, 30, 1e-2, (p) => o.objective.run(p, inputs));
   });
 }
 
@@ -162,7 +154,7 @@ async function rewardModelRun(direction: Direction): Promise<{ accuracy: number;
   const pairs = direction === 1 ? sampled : swapped(sampled);
   const rm = rewardModelObjective(rmConfig, pairs.length, { centerCoefficient: 0.01 });
   const inputs = rm.graph.inputs(packPreferencePairs(pairs, tiny.context));
-  trainOn(params, 40, 1e-2, (p) => rm.objective.run(p, inputs));
+  trainSteps(params, 40, 1e-2, (p) => rm.objective.run(p, inputs));
   const test = await digitPairs(policy, heldOut, 13);
   const { accuracy } = pairwiseReport(rmConfig, params, test);
   return { accuracy, se: Math.sqrt(0.25 / test.length), pairs: test.length };

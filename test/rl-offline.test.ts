@@ -28,7 +28,7 @@ import {
 } from "../src/rl/rewardModel.js";
 import { policyGraph } from "../src/rl/policy.js";
 import { saveCheckpoint } from "../src/train/checkpoint.js";
-import { adamW } from "../src/train/optimizer.js";
+import { trainSteps } from "./helpers/train.js";
 import { makeRng, normals, subSeed } from "../src/util/random.js";
 
 const tiny: GptConfig = { vocab: charTokenizer.vocabSize, context: 24, dModel: 16, heads: 2, layers: 1 };
@@ -50,15 +50,6 @@ function randomRewardModel(seed: number): Params {
 const float64 = (params: Params): Record<string, Float64Array> =>
   Object.fromEntries(Object.entries(params).map(([k, t]) => [k, Float64Array.from(t.dataSync())]));
 
-/** A few AdamW steps on one fixed batch. */
-function train(params: Params, steps: number, lr: number, run: (p: Params) => { grads: Params }): void {
-  const opt = adamW(params, { lr, weightDecay: 0 });
-  for (let i = 0; i < steps; i++) {
-    const { grads } = run(params);
-    opt.step(grads);
-    Object.values(grads).forEach((g) => g.dispose());
-  }
-}
 
 describe("reward model", () => {
   it("reads the scalar head at each row's last token (EOS)", () => {
@@ -171,7 +162,7 @@ describe("reward model", () => {
     const rm = rewardModelObjective(tinyRm, pairs.length, { centerCoefficient: 0.01 });
     const inputs = rm.graph.inputs(packPreferencePairs(pairs, tiny.context));
     const first = rm.objective.evaluate(params, inputs).loss;
-    train(params, 120, 1e-2, (p) => rm.objective.run(p, inputs));
+    trainSteps(params, 120, 1e-2, (p) => rm.objective.run(p, inputs));
     const after = pairwiseReport(tinyRm, params, pairs);
     expect(after.accuracy).toBeGreaterThanOrEqual(0.9);
     expect(after.accuracy).toBeGreaterThan(before.accuracy);
@@ -278,7 +269,7 @@ describe("DPO", () => {
     const inputs = o.inputs(packPreferencePairs(pairs, tiny.context), refLogps);
     const before = preferenceReport(pairLogProbs(tiny, params, pairs), refLogps, beta);
     expect(before.implicitRewardAccuracy).toBe(0.5); // every pair a tie
-    train(params, 15, 3e-3, (p) => o.objective.run(p, inputs));
+    trainSteps(params, 15, 3e-3, (p) => o.objective.run(p, inputs));
     const policyLogps = pairLogProbs(tiny, params, pairs);
     const after = preferenceReport(policyLogps, refLogps, beta);
     expect(after.implicitRewardAccuracy).toBeGreaterThanOrEqual(0.9);
