@@ -32,6 +32,8 @@ const cases: readonly Case[] = [
   { name: "uf_piTimes", formula: "pi * x^2 + (+x) - (-x)", value: (v) => Math.PI * v * v + 2 * v, slope: (v) => 2 * Math.PI * v + 2 },
   // A derivative without x (pi + e) must still have x's shape when compiled.
   { name: "uf_linear", formula: "pi * x + e * x", value: (v) => (Math.PI + Math.E) * v, slope: () => Math.PI + Math.E },
+  // log with a base: mathjs's log(x, b), lowered as log(x) / log(b) (not as log(x), and not as pow).
+  { name: "uf_logBase", formula: "log(x, 2) + log(x, e)", value: (v) => Math.log2(v) + Math.log(v), slope: (v) => 1 / (v * Math.LN2) + 1 / v },
   { name: "uf_cubic", formula: "x^3 - 2 * x^2 + x^0.5", value: (v) => v ** 3 - 2 * v * v + Math.sqrt(v), slope: (v) => 3 * v * v - 4 * v + 0.5 / Math.sqrt(v) },
   { name: "uf_oddPower", formula: "x^1.5 + pow(x, 3)", value: (v) => v ** 1.5 + v ** 3, slope: (v) => 1.5 * Math.sqrt(v) + 3 * v * v },
   { name: "uf_selfPower", formula: "x^x", value: (v) => v ** v, slope: (v) => v ** v * (Math.log(v) + 1) },
@@ -102,11 +104,21 @@ describe("how powers lower", () => {
   });
 });
 
+describe("definitions fn rejects", () => {
+  it("names every symbol other than x, pi and e", () => {
+    expect(() => fn("uf_twoUnknowns", "x + y * z")).toThrow(/^fn "uf_twoUnknowns": formula "x \+ y \* z" may use only the variable x, but it uses y, z$/);
+  });
+
+  it("a name that is not a string, even one whose text would be an identifier", () => {
+    expect(() => fn({ toString: () => "looksFine" } as unknown as string, "x")).toThrow(/is not an identifier/);
+  });
+});
+
 describe("formulas that cannot be lowered", () => {
   it("a function mathjs differentiates but no target implements is reported when compiled, with the supported list", () => {
     const cbrt = fn("uf_cubeRoot", "cbrt(x)");
     expect(evaluate(cbrt(x), inputs).data[1]).toBeCloseTo(Math.cbrt(0.4), 12);
     expect(() => planSummary({ y: cbrt(x) }, "onnx")).toThrow(RicciError);
-    expect(() => planSummary({ y: cbrt(x) }, "onnx")).toThrow(/^fn "uf_cubeRoot": cannot lower "cbrt\(x\)" \(supported: \+ - \* \/ \^, exp, log, sqrt, .*sech, csch, coth, sec, csc, cot\)$/);
+    expect(() => planSummary({ y: cbrt(x) }, "onnx")).toThrow(/^fn "uf_cubeRoot": cannot lower "cbrt\(x\)" \(supported: \+ - \* \/ \^, pow\(x, y\), log\(x, b\), exp, log, sqrt, .*sech, csch, coth, sec, csc, cot\)$/);
   });
 });

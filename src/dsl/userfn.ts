@@ -106,7 +106,6 @@ const formulaFunctions: Record<string, <T>(ops: PointwiseOps<T>, x: T) => T> = {
       (op) => [op, <T>(ops: PointwiseOps<T>, x: T): T => ops.unary(op, x)],
     ),
   ),
-  cube: (ops, x) => ops.binary("mul", ops.unary("square", x), x),
   // mathjs writes derivatives with the reciprocal trigonometric functions (d tanh = sech²).
   sech: reciprocalOf("cosh"), csch: reciprocalOf("sinh"), coth: reciprocalOf("tanh"),
   sec: reciprocalOf("cos"), csc: reciprocalOf("sin"), cot: reciprocalOf("tan"),
@@ -159,10 +158,12 @@ function lowerExpression<T>(ops: PointwiseOps<T>, node: MathNode, x: T, name: st
         const kernel = formulaFunctions[f.fn.name];
         if (kernel !== undefined && f.args.length === 1) return kernel(ops, visit(f.args[0]));
         if (f.fn.name === "pow" && f.args.length === 2) return ops.binary("pow", visit(f.args[0]), visit(f.args[1]));
+        // log(x, b): mathjs's logarithm to base b, and its derivative's 1 / (x · log(b)).
+        if (f.fn.name === "log" && f.args.length === 2) return ops.binary("div", ops.unary("log", visit(f.args[0])), ops.unary("log", visit(f.args[1])));
         break;
       }
     }
-    throw new RicciError(`fn "${name}": cannot lower "${n.toString()}" (supported: + - * / ^, ${Object.keys(formulaFunctions).join(", ")})`);
+    throw new RicciError(`fn "${name}": cannot lower "${n.toString()}" (supported: + - * / ^, pow(x, y), log(x, b), ${Object.keys(formulaFunctions).join(", ")})`);
   };
   return visit(node);
 }
