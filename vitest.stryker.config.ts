@@ -21,6 +21,7 @@ export const coreTests = [
   "test/userfn.test.ts",
   "test/primitive-latex.test.ts",
   "test/lower-plan.test.ts",
+  "test/values.test.ts",
 ];
 
 export default defineConfig({

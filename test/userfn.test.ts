@@ -119,6 +119,10 @@ describe("formulas that cannot be lowered", () => {
     const cbrt = fn("uf_cubeRoot", "cbrt(x)");
     expect(evaluate(cbrt(x), inputs).data[1]).toBeCloseTo(Math.cbrt(0.4), 12);
     expect(() => planSummary({ y: cbrt(x) }, "onnx")).toThrow(RicciError);
+    // A two-argument function other than pow and log is not lowered as either.
+    const root3 = fn("uf_nthRoot", "nthRoot(x, 3)");
+    expect(evaluate(root3(x), inputs).data[1]).toBeCloseTo(Math.cbrt(0.4), 12);
+    expect(() => planSummary({ y: root3(x) }, "onnx")).toThrow(/^fn "uf_nthRoot": cannot lower "nthRoot\(x, 3\)"/);
     expect(() => planSummary({ y: cbrt(x) }, "onnx")).toThrow(/^fn "uf_cubeRoot": cannot lower "cbrt\(x\)" \(supported: \+ - \* \/ \^, pow\(x, y\), log\(x, b\), exp, log, sqrt, .*sech, csch, coth, sec, csc, cot\)$/);
   });
 });
