@@ -476,12 +476,12 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
   const beta = Math.sqrt((2 * maxKl) / quadratic);
   const expectedImprovement = beta * dotOf(g, cg.x);
   const oldLogits = kernels.logits(params, data);
-  const fresh = options.fresh;
-  const freshOldLogits = fresh === undefined ? null : kernels.logits(params, fresh);
+  // The fresh batch with its own old logits (the line search's KL and ratios are against them).
+  const fresh = options.fresh === undefined ? null : { data: options.fresh, oldLogits: kernels.logits(params, options.fresh) };
   let freshImprovement = Number.NaN;
   try {
     const before = kernels.trial(params, data, oldLogits).surrogate;
-    const freshBefore = fresh === undefined || freshOldLogits === null ? Number.NaN : kernels.trial(params, fresh, freshOldLogits).surrogate;
+    const freshBefore = fresh === null ? Number.NaN : kernels.trial(params, fresh.data, fresh.oldLogits).surrogate;
     const atFraction = <T>(fraction: number, use: (candidate: Params) => T): T => {
       const candidate = kernels.graph.layout.unflatten(cg.x, params, fraction * beta);
       try {
@@ -490,8 +490,8 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
         Object.values(candidate).forEach((t) => t.dispose());
       }
     };
-    const confirm = fresh === undefined || freshOldLogits === null ? undefined : (fraction: number): boolean => {
-      freshImprovement = atFraction(fraction, (candidate) => kernels.trial(candidate, fresh, freshOldLogits).surrogate) - freshBefore;
+    const confirm = fresh === null ? undefined : (fraction: number): boolean => {
+      freshImprovement = atFraction(fraction, (candidate) => kernels.trial(candidate, fresh.data, fresh.oldLogits).surrogate) - freshBefore;
       return freshImprovement > 0;
     };
     const search = lineSearch((fraction) => atFraction(fraction, (candidate) => kernels.trial(candidate, data, oldLogits)), {
@@ -522,7 +522,7 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
     };
   } finally {
     oldLogits.dispose();
-    freshOldLogits?.dispose();
+    fresh?.oldLogits.dispose();
   }
 }
 
