@@ -10,13 +10,15 @@
  * Each also trains once on the reversed signal (reward negated, or chosen and rejected swapped)
  * and must then move the other way: a sign error anywhere between the reward and the update —
  * advantages, ratios, the line search's acceptance, DPO's margin, the Bradley–Terry loss —
- * fails one of the two runs. Each test takes seconds; the budget is a minute.
+ * fails one of the two runs. GRPO, PPO and DPO run again through LoRA adapters on a frozen base,
+ * which must learn and unlearn the same way (a wrong adapter gradient or a stale merged policy
+ * fails them). Each test takes seconds; the budget is a minute.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ArithmeticProblem, arithmeticProblems, encodePrompt } from "../src/data/arithmetic.js";
 import type { PreferencePair } from "../src/data/preferences.js";
 import { charTokenizer } from "../src/data/tokenizer.js";
-import { initBackend } from "../src/lower/backend.js";
+import { initBackend, tf } from "../src/lower/backend.js";
 import type { GptConfig } from "../src/nn/gpt.js";
 import { type Params, copyParams, initGpt } from "../src/nn/params.js";
 import { dpoObjective, pairLogProbs } from "../src/rl/dpo.js";
@@ -29,6 +31,8 @@ import { adamW } from "../src/train/optimizer.js";
 import { trainLoop } from "../src/train/loop.js";
 import { trainSteps } from "./helpers/train.js";
 import { gradientTrainer } from "../src/train/trainer.js";
+import { type LoraModel, type LoraOptions, loraModel } from "../src/nn/lora.js";
+import { loraTrainer } from "../src/train/lora.js";
 
 const tiny: GptConfig = { vocab: charTokenizer.vocabSize, context: 20, dModel: 16, heads: 2, layers: 1 };
 const RESPONSE_TOKENS = 4;
@@ -84,29 +88,68 @@ function change(before: Sampled, after: Sampled): { delta: number; z: number } {
   return { delta, z: delta / Math.hypot(before.se, after.se) };
 }
 
-/** Trains a fresh tiny policy with `run` and returns its held-out reward before and after. */
-async function heldOutChange(run: (policy: Params, reference: Params) => Promise<void>): Promise<{ delta: number; z: number }> {
-  const policy = initGpt(tiny, 5);
+/**
+ * Trains a fresh tiny policy with `run` and returns its held-out reward before and after; `run`
+ * may return other weights to score (LoRA's merged model) instead of the policy.
+ */
+async function heldOutChange(run: (policy: Params, reference: Params) => Promise<Params | void>, policy: Params = initGpt(tiny, 5)): Promise<{ delta: number; z: number }> {
   const reference = copyParams(policy);
   const before = await heldOutReward(policy);
-  await run(policy, reference);
-  return change(before, await heldOutReward(policy));
+  const trained = (await run(policy, reference)) ?? policy;
+  return change(before, await heldOutReward(trained));
 }
 
-async function grpoRun(direction: Direction): Promise<{ delta: number; z: number }> {
+/**
+ * Trains through rank-4 LoRA adapters on the reference (src/nn/lora.ts): `run` gets the LoRA
+ * model and trains its adapters; the merged weights are scored. LoRA adapts a trained model, whose
+ * logits depend on its projections; at GPT-2's init the tiny unembedding flattens that dependence
+ * (the logits barely move whatever the projections do), so the base's unembedding is scaled up 30×.
+ */
+async function heldOutChangeWithLora(run: (model: LoraModel, reference: Params) => Promise<void>): Promise<{ delta: number; z: number }> {
+  return heldOutChange(async (_policy, reference) => {
+    const model = loraModel(tiny, reference, ADAPTERS, 7);
+    await run(model, reference);
+    model.merge();
+    return model.merged;
+  }, sharperBase());
+}
+
+const ADAPTERS: LoraOptions = { rank: 4 };
+const sharperBase = (): Params => {
+  const init = initGpt(tiny, 5);
+  return { ...init, unembed: tf.mul(init.unembed, 30) };
+};
+
+async function grpoRun(direction: Direction, lora = false): Promise<{ delta: number; z: number }> {
+  const options = { promptsPerStep: 8, groupSize: 8, maxNewTokens: RESPONSE_TOKENS, beta: 0.01, reward: scalarReward(direction), seed: 1 };
+  const steps = 15;
+  if (lora) {
+    return heldOutChangeWithLora(async (model, reference) => {
+      const trainer = grpoTrainer(tiny, model.merged, reference, train, options, model);
+      const inner = gradientTrainer({ config: tiny, params: model.adapters, optimizer: adamW(model.adapters, { lr: 2e-2, weightDecay: 0 }), microstep: trainer.microstep });
+      await trainLoop({ label: "grpo-lora-learning", steps, trainer: loraTrainer(inner, model) });
+    });
+  }
   return heldOutChange(async (policy, reference) => {
-    const trainer = grpoTrainer(tiny, policy, reference, train, { promptsPerStep: 8, groupSize: 8, maxNewTokens: RESPONSE_TOKENS, beta: 0.01, reward: scalarReward(direction), seed: 1 });
-    await trainLoop({ label: "grpo-learning", steps: 15, trainer: gradientTrainer({ config: tiny, params: policy, optimizer: adamW(policy, { lr: 2e-2, weightDecay: 0 }), microstep: trainer.microstep }) });
+    const trainer = grpoTrainer(tiny, policy, reference, train, options);
+    await trainLoop({ label: "grpo-learning", steps, trainer: gradientTrainer({ config: tiny, params: policy, optimizer: adamW(policy, { lr: 2e-2, weightDecay: 0 }), microstep: trainer.microstep }) });
   });
 }
 
-async function ppoRun(direction: Direction): Promise<{ delta: number; z: number }> {
-  return heldOutChange(async (policy, reference) => {
+async function ppoRun(direction: Direction, lora = false): Promise<{ delta: number; z: number }> {
+  const options = { rolloutBatch: 64, maxNewTokens: RESPONSE_TOKENS, reward: batchReward(direction), klCoef: 0.01, seed: 1 };
+  const iterations = 8;
+  const train8 = async (policy: Params, trained: Params, reference: Params, model?: LoraModel): Promise<void> => {
     const value = initValueFromPolicy(tiny, reference);
-    const optimizers = { policy: adamW(policy, { lr: 1e-2, weightDecay: 0 }), value: adamW(value, { lr: 1e-2, weightDecay: 0 }) };
-    const trainer = ppoTrainer(tiny, { policy, value, reference }, optimizers, train, { rolloutBatch: 64, maxNewTokens: RESPONSE_TOKENS, reward: batchReward(direction), klCoef: 0.01, seed: 1 });
-    for (let i = 0; i < 8; i++) await trainer.iteration(i);
-  });
+    const optimizers = { policy: adamW(trained, { lr: 1e-2, weightDecay: 0 }), value: adamW(value, { lr: 1e-2, weightDecay: 0 }) };
+    const trainer = ppoTrainer(tiny, { policy, value, reference }, optimizers, train, options, model);
+    for (let i = 0; i < iterations; i++) {
+      await trainer.iteration(i);
+      model?.merge();
+    }
+  };
+  if (lora) return heldOutChangeWithLora((model, reference) => train8(model.merged, model.adapters, reference, model));
+  return heldOutChange((policy, reference) => train8(policy, policy, reference));
 }
 
 async function trpoRun(direction: Direction): Promise<{ delta: number; z: number; maxKl: number; klOfProposed: number[]; cosines: number[] }> {
@@ -136,12 +179,21 @@ async function digitPairs(params: Params, problems: readonly ArithmeticProblem[]
 
 const swapped = (pairs: readonly PreferencePair[]): PreferencePair[] => pairs.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen }));
 
-async function dpoRun(direction: Direction): Promise<{ delta: number; z: number }> {
-  return heldOutChange(async (policy, reference) => {
+async function dpoRun(direction: Direction, lora = false): Promise<{ delta: number; z: number }> {
+  const objectiveOn = async (reference: Params) => {
     const sampled = await digitPairs(reference, train.slice(0, 128), 11);
     const pairs = direction === 1 ? sampled : swapped(sampled);
-    const o = dpoObjective(tiny, pairs.length, { beta: 0.1 });
-    const inputs = o.inputs(packPreferencePairs(pairs, tiny.context), pairLogProbs(tiny, reference, pairs));
+    const o = dpoObjective(tiny, pairs.length, { beta: 0.1 }, lora ? ADAPTERS : null);
+    return { o, inputs: o.inputs(packPreferencePairs(pairs, tiny.context), pairLogProbs(tiny, reference, pairs)) };
+  };
+  if (lora) {
+    return heldOutChangeWithLora(async (model, reference) => {
+      const { o, inputs } = await objectiveOn(reference);
+      trainSteps(model.adapters, 30, 1e-2, (adapters) => o.objective.run({ ...model.base, ...adapters }, inputs));
+    });
+  }
+  return heldOutChange(async (policy, reference) => {
+    const { o, inputs } = await objectiveOn(reference);
     trainSteps(policy, 30, 1e-2, (p) => o.objective.run(p, inputs));
   });
 }
@@ -205,4 +257,16 @@ describe("each algorithm learns on held-out prompts, and unlearns on the reverse
     expect(up.accuracy).toBeGreaterThan(0.5 + Z * up.se);
     expect(down.accuracy).toBeLessThan(0.5 - Z * down.se);
   });
+});
+
+describe("through LoRA adapters (a frozen base, rank-4 A·B on every projection), each RL algorithm learns and unlearns", () => {
+  for (const [name, run] of [["GRPO", grpoRun], ["PPO", ppoRun], ["DPO", dpoRun]] as const) {
+    it(name, async () => {
+      const up = await run(1, true);
+      const down = await run(-1, true);
+      console.log(`[learning] ${name} with LoRA: held-out digit share ${up.delta.toFixed(3)} (z ${up.z.toFixed(1)}); reversed ${down.delta.toFixed(3)} (z ${down.z.toFixed(1)})`);
+      expect(up.z).toBeGreaterThan(Z);
+      expect(down.z).toBeLessThan(-Z);
+    });
+  }
 });

@@ -16,7 +16,9 @@ import { type GptConfig, gptParams } from "../src/nn/gpt.js";
 import { type LoraOptions, initLora, loraModel, loraParams, loraSizes, mergeLora } from "../src/nn/lora.js";
 import { type Params, copyParams, initGpt } from "../src/nn/params.js";
 import { type LmBatch, lmObjective } from "../src/pipeline/lm.js";
+import { dpo } from "../src/pipeline/dpo.js";
 import { grpo } from "../src/pipeline/grpo.js";
+import { ppo } from "../src/pipeline/ppo.js";
 import { SIZES } from "../src/pipeline/sizes.js";
 import { sft } from "../src/pipeline/sft.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.js";
@@ -150,28 +152,40 @@ describe("stages with LoRA", () => {
     expect(resumed.heldOutLoss).toBeLessThan(first.heldOutLoss);
   });
 
-  it("GRPO with adapters runs end to end from an SFT checkpoint, keeps the SFT weights as its frozen reference, and resumes", async () => {
-    const root = mkdtempSync(join(tmpdir(), "ricci-lora-grpo-"));
-    const config = SIZES.ci.model;
-    mkdirSync(join(root, "ci", "sft"), { recursive: true });
-    const start = initGpt(config, 3);
-    await saveCheckpoint(join(root, "ci", "sft", "checkpoint.ckpt"), { config, params: start, step: 0 });
-    const small = { promptsPerStep: 2, groupSize: 4, evalEvery: 2, warmup: 1, lr: 1e-2, lora: { rank: 4, targets: ["wq", "wv"] as const } };
-    const first = await grpo({ size: "ci", root }, { ...small, steps: 2 });
-    const dir = join(root, "ci", "grpo");
-    for (const f of ["checkpoint.ckpt", "lora.ckpt", "metrics.jsonl", "summary.json"]) expect(existsSync(join(dir, f)), f).toBe(true);
-    expect(Number.isFinite(first.klFromReference)).toBe(true);
-    const merged = await loadCheckpoint(join(dir, "checkpoint.ckpt"), { expectConfig: config });
-    const adapters = await loadCheckpoint(join(dir, "lora.ckpt"), { expectConfig: config });
-    expect(adapters.optimizer?.step).toBe(2);
-    // Only the targets can move: the rest of the policy is the SFT start, bit for bit.
-    for (const name of ["embed", "layer0.wk", "layer0.wo", "layer1.w2", "unembed"]) expect(await same(merged.params[name], start[name]), name).toBe(true);
-    // And the policy checkpoint is the merge of the SFT weights and the stored adapters.
-    const remerged = mergeLora(config, start, adapters.params, small.lora);
-    expect(relativeError(await merged.params["layer1.wv"].data(), await remerged["layer1.wv"].data())).toBeLessThan(1e-7);
-    const resumed = await grpo({ size: "ci", root }, { ...small, steps: 4 });
-    expect(resumed.steps).toBe(4);
-    const steps = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
-    expect(steps).toEqual([0, 1, 2, 3, 4]);
-  });
+  const adapters = { rank: 4, targets: ["wq", "wv"] as const };
+  const common = { evalEvery: 2, warmup: 1, lr: 1e-2, lora: adapters };
+  const stages = [
+    // GRPO's groups all tie at a random start (every reward 0): no advantage, no step, adapters stay at B = 0.
+    { name: "GRPO", dir: "grpo", helpers: [], moves: false, run: (root: string, steps: number) => grpo({ size: "ci", root }, { ...common, promptsPerStep: 2, groupSize: 4, steps }) },
+    { name: "PPO", dir: "ppo", helpers: ["value.ckpt"], moves: true, run: (root: string, steps: number) => ppo({ size: "ci", root }, { ...common, rolloutBatch: 4, minibatches: 2, evalProblems: 8, steps }) },
+    { name: "DPO", dir: "dpo", helpers: [], moves: true, run: (root: string, steps: number) => dpo({ size: "ci", root }, { ...common, labels: "gold", pairs: 2, heldOutPairs: 8, evalProblems: 8, steps }) },
+  ] as const;
+  for (const stage of stages) {
+    it(`${stage.name} with adapters runs end to end from an SFT checkpoint, keeps the SFT weights as its frozen reference, and resumes`, async () => {
+      const root = mkdtempSync(join(tmpdir(), `ricci-lora-${stage.dir}-`));
+      const config = SIZES.ci.model;
+      mkdirSync(join(root, "ci", "sft"), { recursive: true });
+      const start = initGpt(config, 3);
+      await saveCheckpoint(join(root, "ci", "sft", "checkpoint.ckpt"), { config, params: start, step: 0 });
+      const first = await stage.run(root, 2);
+      expect(first.lora?.trainable).toBe(loraSizes(config, adapters).trainable);
+      const dir = join(root, "ci", stage.dir);
+      for (const f of ["checkpoint.ckpt", "lora.ckpt", "metrics.jsonl", "summary.json", ...stage.helpers]) expect(existsSync(join(dir, f)), f).toBe(true);
+      expect(Number.isFinite(first.klFromReference)).toBe(true);
+      const merged = await loadCheckpoint(join(dir, "checkpoint.ckpt"), { expectConfig: config });
+      const stored = await loadCheckpoint(join(dir, "lora.ckpt"), { expectConfig: config });
+      expect(stored.lora).toEqual(adapters);
+      expect(stored.optimizer?.step).toBeGreaterThanOrEqual(2);
+      // Only the targets can move: the rest of the policy is the SFT start, bit for bit.
+      for (const name of ["embed", "layer0.wk", "layer0.wo", "layer1.w2", "unembed"]) expect(await same(merged.params[name], start[name]), name).toBe(true);
+      // And the policy checkpoint is the merge of the SFT weights and the stored adapters.
+      const remerged = mergeLora(config, start, stored.params, adapters);
+      expect(relativeError(await merged.params["layer1.wv"].data(), await remerged["layer1.wv"].data())).toBeLessThan(1e-7);
+      expect(await same(merged.params["layer1.wv"], start["layer1.wv"])).toBe(!stage.moves);
+      const resumed = await stage.run(root, 4);
+      expect(resumed.steps).toBe(4);
+      const steps = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step);
+      expect(steps).toEqual([0, 1, 2, 3, 4]);
+    });
+  }
 });

@@ -16,9 +16,10 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint } from "./stage.js";
+import { epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint, loraMeta, loraSummary, type LoraSummary } from "./stage.js";
 import { type PairLabels, stagePairs } from "./pairs.js";
-import { fusedTrainer } from "../train/trainer.js";
+import { fusedStageTrainer } from "../train/lora.js";
+import { type LoraOptions, loraModel } from "../nn/lora.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
 /** The objective's options a run size fixes (src/losses/dpo.ts and src/rl/dpo.ts document each). */
@@ -38,9 +39,11 @@ export interface DpoSettings extends Required<Pick<DpoObjectiveOptions, (typeof 
   readonly heldOutPairs: number;
   /** Held-out problems scored by greedy generation (default: the size's evalProblems). */
   readonly evalProblems?: number;
+  /** LoRA adapters on the frozen SFT weights (src/nn/lora.ts); null (default): full fine-tuning. */
+  readonly lora: LoraOptions | null;
 }
 
-const common = { labels: "verifier", beta: 0.1, variant: "sigmoid", labelSmoothing: 0, rpoAlpha: 1, heldOutPairs: 500 } as const;
+const common = { labels: "verifier", beta: 0.1, variant: "sigmoid", labelSmoothing: 0, rpoAlpha: 1, heldOutPairs: 500, lora: null } as const;
 
 /**
  * DPO's settings per run size. rpoAlpha 1 (RPO; TRL's rpo_alpha, default off there): plain DPO
@@ -55,7 +58,7 @@ export const DPO_SETTINGS: Readonly<Record<RunSize, DpoSettings>> = {
   full: { ...common, steps: 200, pairs: 32, lr: 1e-4, warmup: 20, evalEvery: 50 },
 };
 
-export interface DpoSummary extends TestResult {
+export interface DpoSummary extends TestResult, LoraSummary {
   readonly stage: "dpo";
   readonly steps: number;
   /** Held-out greedy exact-match accuracy of the SFT start and after DPO. */
@@ -88,8 +91,10 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
-  const loss: DpoObjective = dpoObjective(config, s.pairs, pick(s, OBJECTIVE_SETTINGS));
-  const params = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
+  const loss: DpoObjective = dpoObjective(config, s.pairs, pick(s, OBJECTIVE_SETTINGS), s.lora);
+  // With LoRA the frozen base is the reference itself (TRL's PEFT reference: the adapters disabled).
+  const lora = s.lora === null ? null : loraModel(config, reference, s.lora, subSeed(seed, "dpo/lora"));
+  const params = lora === null ? (await loadCheckpoint(sftPath, { expectConfig: config })).params : lora.merged;
   const optimizer = fusedOptimizer(loss.objective, { lr: schedule, weightDecay: 0 });
   const sampled = s.labels === "verifier" ? await stagePairs({ size: options.size, root, seed }, config, internals) : null;
   const { train, validation } = sampled ?? preferenceDataset(settings.task, seed);
@@ -100,14 +105,14 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const result = await trainLoop({
     label: "dpo",
     steps: s.steps,
-    trainer: fusedTrainer({
+    trainer: fusedStageTrainer({
       config, params, optimizer,
       batch: (step) => {
         const batch = epochBatch(train, s.pairs, step - 1, subSeed(seed, "dpo/order"));
         // The reference's log-probs are data: a forward pass under the frozen SFT weights.
         return loss.inputs(packPreferencePairs(batch, config.context), pairLogProbs(config, reference, batch));
       },
-    }),
+    }, lora),
     tokensPerStep: 2 * s.pairs * config.context,
     evaluate: async () => {
       const score = await heldOutScore(config, params, reference, heldOutProblems, { seed: 1234 + seed });
@@ -125,7 +130,7 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
-    meta: { seed, size: options.size, task: settings.task, dpo: { ...s } },
+    meta: { seed, size: options.size, task: settings.task, dpo: { ...s, lora: loraMeta(s.lora) } },
   });
   const last = result.lastEval;
   const test = await testResult(config, params, evalProblems(options.size, "test").slice(0, s.evalProblems));
@@ -145,6 +150,7 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
       ? labelBudget({ verifierCalls: sampled.trainVerifierCalls, preferencePairs: train.length })
       : labelBudget({ goldAnswers: Math.min(train.length, s.steps * s.pairs), preferencePairs: Math.min(train.length, s.steps * s.pairs) }),
     seconds: (performance.now() - started) / 1000,
+    ...loraSummary(config, s.lora),
   };
   writeSummary(dir, { ...summary });
   return summary;

@@ -11,7 +11,7 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, loraMeta } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, loraMeta, loraSummary } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
 import { type LoraOptions, loraModel } from "../nn/lora.js";
@@ -96,7 +96,6 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const trainerOptions: GrpoTrainerOptions = { ...pick(s, TRAINER_SETTINGS), rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed };
   const rollouts = grpoTrainer(config, params, reference, trainSideProblems(settings.task, s.trainProblems), trainerOptions, lora ?? undefined);
   const microstep = (step: number, micro: number) => rollouts.microstep(step, micro);
-  const { lora: _lora, ...withoutLora } = s;
   const heldOut = evalProblems(options.size);
   const started = performance.now();
   const result = await trainLoop({
@@ -108,7 +107,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
-    meta: { seed, size: options.size, task: settings.task, grpo: { ...withoutLora, ...(s.lora === null ? {} : { lora: loraMeta(s.lora) }) } },
+    meta: { seed, size: options.size, task: settings.task, grpo: { ...s, lora: loraMeta(s.lora) } },
   });
   const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};
@@ -138,6 +137,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
     entropy: meanOf(trainRows.slice(-10), "entropy"),
     labels: labelBudget({ verifierCalls }),
     seconds: (performance.now() - started) / 1000,
+    ...loraSummary(config, s.lora),
   };
   writeSummary(dir, { ...summary });
   return summary;

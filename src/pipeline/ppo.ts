@@ -20,9 +20,12 @@ import { configDifferences, loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, loraMeta, loraSummary } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { type Trainer } from "../train/trainer.js";
+import { loraTrainer } from "../train/lora.js";
+import { type LoraOptions, loraModel } from "../nn/lora.js";
+import { subSeed } from "../util/random.js";
 
 /** The trainer's options a run size fixes (src/rl/ppo.ts documents each). */
 const TRAINER_SETTINGS = [
@@ -45,6 +48,8 @@ export interface PpoSettings extends PpoTrainerSettings {
   readonly evalProblems: number | null;
   /** Train-side problems the prompts are drawn from (the first `sftProblems` are SFT's; see sizes.ts). */
   readonly trainProblems: number;
+  /** LoRA adapters on the frozen SFT policy (src/nn/lora.ts; the value model stays full); null (default): full fine-tuning. */
+  readonly lora: LoraOptions | null;
 }
 
 // Sampling is cheap here and every update row costs a policy plus a value forward/backward, so
@@ -55,7 +60,7 @@ export interface PpoSettings extends PpoTrainerSettings {
 // these choices are in the README ("How the settings were chosen").
 const common = {
   minibatches: 2, epochs: 1, klCoef: 0.05, klEstimator: "k1", entCoef: 0, vfCoef: 0.1, clipRange: 0.2, clipRangeValue: 0.2,
-  gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3, trainProblems: 4000, minLrRatio: 0.1,
+  gamma: 1, lambda: 0.95, evalProblems: null, temperature: 1, valueLr: 3e-4, warmup: 3, trainProblems: 4000, minLrRatio: 0.1, lora: null,
 } as const;
 
 /** PPO's settings per run size. */
@@ -114,16 +119,19 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   const valueSchedule = warmupCosine({ peak: s.valueLr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   // No weight decay (TRL's default): decay would pull the weights toward 0, not toward the reference.
-  const policy = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
-  const optimizer = adamW(policy, { lr: policySchedule, weightDecay: 0 });
+  // With LoRA the frozen base is the reference itself (TRL's PEFT reference: the adapters disabled).
+  const lora = s.lora === null ? null : loraModel(config, reference, s.lora, subSeed(seed, "ppo/lora"));
+  const policy = lora === null ? (await loadCheckpoint(sftPath, { expectConfig: config })).params : lora.merged;
+  const trained = lora === null ? policy : lora.adapters;
+  const optimizer = adamW(trained, { lr: policySchedule, weightDecay: 0 });
   const value = initValueFromPolicy(config, reference);
   const valueOptimizer = adamW(value, { lr: valueSchedule, weightDecay: 0 });
   const trainerOptions: PpoTrainerOptions = { ...pick(s, TRAINER_SETTINGS), reward, seed };
   const problems = trainSideProblems(size.task, s.trainProblems);
-  const iterations = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions);
+  const iterations = ppoTrainer(config, { policy, value, reference }, { policy: optimizer, value: valueOptimizer }, problems, trainerOptions, lora ?? undefined);
   // One step of the loop is one PPO iteration; the policy and its value model are checkpointed together.
   const trainer: Trainer = {
-    models: { policy: { config, params: policy, optimizer }, value: { config: valueConfigOf(config), params: value, optimizer: valueOptimizer } },
+    models: { policy: { config, params: trained, optimizer }, value: { config: valueConfigOf(config), params: value, optimizer: valueOptimizer } },
     step: async (step) => ({ lr: policySchedule(optimizer.stepCount + 1), ...(await iterations.iteration(step - 1)) }),
   };
   const heldOut = (side: "validation" | "test"): ArithmeticProblem[] => evalProblems(options.size, side).slice(0, s.evalProblems ?? undefined);
@@ -131,14 +139,14 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const { lastEval } = await trainLoop({
     label: "ppo",
     steps: s.steps,
-    trainer,
+    trainer: lora === null ? trainer : loraTrainer(trainer, lora),
     tokensPerStep: s.rolloutBatch * config.context * updatesPerStep,
     show: ["rewardMean", "kl"],
     evaluate: rlEvaluation(config, policy, reference, heldOut("validation"), seed),
     evalEvery: s.evalEvery,
     outDir: dir,
     checkpointEvery: s.evalEvery,
-    meta: { seed, size: options.size, task: size.task, reward: rewardKind, ppo: { ...s } },
+    meta: { seed, size: options.size, task: size.task, reward: rewardKind, ppo: { ...s, lora: loraMeta(s.lora) } },
   });
   const history = stageHistory(dir);
   const start = history.find((r) => r.step === 0) ?? {};
@@ -162,6 +170,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
     // The reward model's own labels are its stage's; scoring a rollout with it calls no verifier.
     labels: labelBudget({ verifierCalls: rewardKind === "rule" ? s.steps * s.rolloutBatch : 0 }),
     seconds: (performance.now() - started) / 1000,
+    ...loraSummary(config, s.lora),
   };
   writeSummary(dir, { ...summary });
   disposeParams(reference);

@@ -13,13 +13,12 @@ import { makeRng, subSeed } from "../util/random.js";
 import { exactMatch } from "../rl/evaluate.js";
 import { lmObjective, meanLoss } from "./lm.js";
 import { SIZES, type StageSettings } from "./sizes.js";
-import { type LoraOptions, loraModel, loraSizes } from "../nn/lora.js";
-import { loraTrainer } from "../train/lora.js";
-import { evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint, loraMeta } from "./stage.js";
-import { fusedTrainer } from "../train/trainer.js";
+import { type LoraOptions, loraModel } from "../nn/lora.js";
+import { fusedStageTrainer } from "../train/lora.js";
+import { evalProblems, finishedSummary, stageDir, type StageOptions, stepZero, trainSideProblems, writeSummary, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint, loraMeta, loraSummary, type LoraSummary } from "./stage.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
-export interface SftSummary extends TestResult {
+export interface SftSummary extends TestResult, LoraSummary {
   readonly stage: "sft";
   readonly steps: number;
   readonly initialAccuracy: number;
@@ -29,8 +28,6 @@ export interface SftSummary extends TestResult {
   /** The gold answers of the `sftProblems` it imitates. */
   readonly labels: LabelBudget;
   readonly seconds: number;
-  /** With LoRA: its options and trainable parameter count (absent for full fine-tuning). */
-  readonly lora?: LoraOptions & { readonly trainable: number };
 }
 
 /** SFT's settings: the size's (sizes.ts), and LoRA adapters instead of full fine-tuning (default null: off). */
@@ -67,9 +64,7 @@ export async function sft(options: StageOptions, overrides: Partial<SftSettings>
   const result = await trainLoop({
     label: "sft",
     steps: s.steps,
-    trainer: lora === null
-      ? fusedTrainer({ config, params, optimizer, batch })
-      : loraTrainer(fusedTrainer({ config, params: lora.adapters, optimizer, batch: (step) => ({ ...batch(step), ...lora.base }) }), lora),
+    trainer: fusedStageTrainer({ config, params, optimizer, batch }, lora),
     tokensPerStep: s.batch * config.context,
     evaluate: async () => {
       const report = await exactMatch(config, params, heldOut);
@@ -91,7 +86,7 @@ export async function sft(options: StageOptions, overrides: Partial<SftSettings>
     heldOutLoss: result.lastEval.heldOutLoss,
     labels: labelBudget({ goldAnswers: examples.length }),
     seconds: (performance.now() - started) / 1000,
-    ...(s.lora === null ? {} : { lora: { ...s.lora, trainable: loraSizes(config, s.lora).trainable } }),
+    ...loraSummary(config, s.lora),
   };
   writeSummary(dir, { ...summary });
   return summary;

@@ -12,7 +12,7 @@ import { type RunSize, SIZES } from "./sizes.js";
 import { RicciError } from "../errors.js";
 import type { Verifier } from "../rl/sampledPreferences.js";
 import type { PairSettings } from "./pairs.js";
-import { LORA_TARGETS, type LoraOptions } from "../nn/lora.js";
+import { LORA_TARGETS, type LoraOptions, loraSizes } from "../nn/lora.js";
 import type { JsonValue } from "../train/checkpoint.js";
 
 /** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
@@ -141,7 +141,7 @@ export interface LabelBudget {
 export const labelBudget = (used: Partial<LabelBudget>): LabelBudget => ({ goldAnswers: 0, verifierCalls: 0, preferencePairs: 0, ...used });
 
 /** What every RL stage reports: held-out accuracy and drift from the SFT reference, and rollout reward. */
-export interface RlStageSummary extends TestResult {
+export interface RlStageSummary extends TestResult, LoraSummary {
   readonly steps: number;
   /** Validation greedy exact-match accuracy of the SFT start and after the stage. */
   readonly initialAccuracy: number;
@@ -186,4 +186,15 @@ export function pick<T extends object, K extends keyof T>(o: T, keys: readonly K
 export function loraMeta(lora: LoraOptions | null): JsonValue {
   if (lora === null) return null;
   return { rank: lora.rank, alpha: lora.alpha ?? 2 * lora.rank, targets: [...(lora.targets ?? LORA_TARGETS)] };
+}
+
+/** What a stage's summary says of LoRA: absent for full fine-tuning. */
+export interface LoraSummary {
+  /** The adapters' options and trainable parameter count. */
+  readonly lora?: LoraOptions & { readonly trainable: number };
+}
+
+/** The summary's LoRA fields: `{ ...summary, ...loraSummary(config, s.lora) }`. */
+export function loraSummary(config: GptConfig, lora: LoraOptions | null): LoraSummary {
+  return lora === null ? {} : { lora: { ...lora, trainable: loraSizes(config, lora).trainable } };
 }

@@ -17,6 +17,7 @@ import { type DpoOptions, dpoLoss } from "../losses/dpo.js";
 import { maskedSum } from "../losses/masked.js";
 import { compile } from "../lower/compile.js";
 import type { GptConfig } from "../nn/gpt.js";
+import type { LoraOptions } from "../nn/lora.js";
 import type { Params } from "../nn/params.js";
 import { type Objective, objective } from "../train/objective.js";
 import { type PolicyGraph, policyGraph } from "./policy.js";
@@ -34,9 +35,12 @@ export interface PairLogProbGraph {
   inputs(batch: PackedPairs): Record<string, Int32Array | Float32Array | Float64Array>;
 }
 
-/** `pairLogProbGraph(config, 16)`: the graph for batches of 16 pairs (32 rows). */
-export function pairLogProbGraph(config: GptConfig, pairs: number): PairLogProbGraph {
-  const policy = policyGraph(config, 2 * pairs);
+/**
+ * `pairLogProbGraph(config, 16)`: the graph for batches of 16 pairs (32 rows). With `lora` the
+ * projections carry adapters (src/nn/lora.ts), which are then the graph's only parameters.
+ */
+export function pairLogProbGraph(config: GptConfig, pairs: number, lora: LoraOptions | null = null): PairLogProbGraph {
+  const policy = policyGraph(config, 2 * pairs, config.context, 1, lora);
   const sequenceLogp = maskedSum(policy.logp, policy.mask, "seq");
   const selection = pairSelection(pairs);
   return {
@@ -95,9 +99,12 @@ export interface DpoObjectiveOptions extends DpoOptions {
   readonly rpoAlpha?: number;
 }
 
-/** `dpoObjective(config, 16, { beta: 0.1 }).objective.run(params, o.inputs(batch, referenceLogps))`. */
-export function dpoObjective(config: GptConfig, pairs: number, options: DpoObjectiveOptions = {}): DpoObjective {
-  const graph = pairLogProbGraph(config, pairs);
+/**
+ * `dpoObjective(config, 16, { beta: 0.1 }).objective.run(params, o.inputs(batch, referenceLogps))`.
+ * With `lora`, the gradient is the adapters' and `run` takes `{ ...base, ...adapters }`.
+ */
+export function dpoObjective(config: GptConfig, pairs: number, options: DpoObjectiveOptions = {}, lora: LoraOptions | null = null): DpoObjective {
+  const graph = pairLogProbGraph(config, pairs, lora);
   const referenceChosen = variable("referenceChosen", { comparison: pairs });
   const referenceRejected = variable("referenceRejected", { comparison: pairs });
   const parts = dpoLoss({ policyChosen: graph.chosen, policyRejected: graph.rejected, referenceChosen, referenceRejected }, options);

@@ -35,6 +35,7 @@ import { type PpoOptions, klPenaltyRewards, ppoLoss, whiten } from "../losses/pp
 import { tf } from "../lower/backend.js";
 import { type Compiled, compile } from "../lower/compile.js";
 import { type GptConfig, type GptParams, gptData, gptParams, gptTrunk } from "../nn/gpt.js";
+import type { LoraModel, LoraOptions } from "../nn/lora.js";
 import type { Params } from "../nn/params.js";
 import { evaluateAll } from "../reference/evaluate.js";
 import { generate } from "../sample/generate.js";
@@ -147,9 +148,16 @@ export interface PpoMinibatch {
   readonly returns: Float32Array;
 }
 
-/** `ppoObjective(config, 32, opts, rollout.packed.context).run(policy, value, minibatch)`: minibatches packed to `seq` positions (default the context). */
-export function ppoObjective(config: GptConfig, batch: number, options: Omit<PpoTrainerOptions, "rolloutBatch" | "reward"> = {}, seq: number = config.context): PpoObjective {
-  const graph = policyGraph(config, batch, seq, options.temperature ?? 1);
+/**
+ * `ppoObjective(config, 32, opts, rollout.packed.context).run(policy, value, minibatch)`: minibatches
+ * packed to `seq` positions (default the context). With `lora` the policy's projections carry
+ * adapters (src/nn/lora.ts): `run` takes `{ ...base, ...adapters }` as the policy and its policy
+ * gradients are the adapters'; the value network stays a full model.
+ */
+export function ppoObjective(
+  config: GptConfig, batch: number, options: Omit<PpoTrainerOptions, "rolloutBatch" | "reward"> = {}, seq: number = config.context, lora: LoraOptions | null = null,
+): PpoObjective {
+  const graph = policyGraph(config, batch, seq, options.temperature ?? 1, lora);
   const vars = valueVariables(config);
   const per = { batch, seq };
   const oldLogp = variable("oldLogp", per);
@@ -410,7 +418,10 @@ export interface PpoTrainer {
 /**
  * PPO over `policy` and `value` (updated in place by their optimizers); `reference` stays frozen.
  * Iteration k depends only on (seed, k) and the current weights, so a run resumed at an
- * iteration boundary repeats exactly. `await ppoTrainer(...).iteration(0)`.
+ * iteration boundary repeats exactly. `await ppoTrainer(...).iteration(0)`. With `lora`
+ * (src/nn/lora.ts), `policy` must be `lora.merged` (what the rollouts are sampled from), the
+ * policy optimizer covers `lora.adapters`, and the caller refreshes the merged weights after each
+ * iteration (`loraTrainer`); the minibatch updates read base and adapters, never the merged copy.
  */
 export function ppoTrainer(
   config: GptConfig,
@@ -418,7 +429,9 @@ export function ppoTrainer(
   optimizers: { policy: AdamW; value: AdamW },
   problems: readonly ArithmeticProblem[],
   options: PpoTrainerOptions,
+  lora?: LoraModel,
 ): PpoTrainer {
+  if (lora !== undefined && models.policy !== lora.merged) throw new RicciError("ppo: with LoRA, the policy sampled from must be the LoRA model's merged weights");
   const minibatches = options.minibatches ?? 2;
   const epochs = options.epochs ?? 4;
   const clipNorm = options.clipNorm ?? 1;
@@ -431,7 +444,7 @@ export function ppoTrainer(
   const objectives = new Map<number, PpoObjective>();
   const objectiveFor = (seq: number): PpoObjective => {
     let built = objectives.get(seq);
-    if (built === undefined) objectives.set(seq, (built = ppoObjective(config, size, options, seq)));
+    if (built === undefined) objectives.set(seq, (built = ppoObjective(config, size, options, seq, lora?.lora ?? null)));
     return built;
   };
   let current: PpoRollout | null = null;
@@ -456,7 +469,7 @@ export function ppoTrainer(
       for (let epoch = 0; epoch < epochs; epoch++) {
         const order = shuffled(rows, makeRng(subSeed(options.seed ?? 0, `ppo/minibatches/${index}/${epoch}`)));
         for (let m = 0; m < minibatches; m++) {
-          const result = built.run(policy, value, minibatchOf(current, order.slice(m * size, (m + 1) * size)));
+          const result = built.run(lora === undefined ? policy : lora.inputs(), value, minibatchOf(current, order.slice(m * size, (m + 1) * size)));
           add("loss", result.loss);
           for (const [k, v] of Object.entries(result.metrics)) add(k, v);
           add("policyGradNorm", update(optimizers.policy, result.policyGrads));
