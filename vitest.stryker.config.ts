@@ -22,6 +22,8 @@ export const coreTests = [
   "test/primitive-latex.test.ts",
   "test/lower-plan.test.ts",
   "test/values.test.ts",
+  "test/tfjs-lowering.test.ts",
+  "test/edges.test.ts",
 ];
 
 export default defineConfig({
@@ -31,6 +33,8 @@ export default defineConfig({
     // again (~2–5 s a file on two busy cores), and Stryker starts a run per mutant.
     isolate: false,
     include: coreTests,
+    // Static mutants (code that also runs while modules load) activated at run time: see the file.
+    setupFiles: ["test/helpers/stryker-activation.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

@@ -2,21 +2,30 @@
  * LoRA against full fine-tuning at `--size ci` (`RICCI_THREADS=1 npx tsx bench/lora.ts`):
  *  - SFT from a ci pretrain checkpoint, `SFT_STEPS` fused steps each: full (the ci learning
  *    rate 2e-3), LoRA rank 8 at the same learning rate, and LoRA rank 8 at 5× it;
- *  - GRPO from a ci SFT checkpoint, `GRPO_STEPS` steps each: full (ci's 5e-5) and LoRA rank 8 (10×).
+ *  - GRPO from a ci SFT checkpoint, `GRPO_STEPS` steps each: full (ci's 5e-5) and LoRA rank 8 (10×);
+ *  - DPO and PPO as their stages run them (`dpo`, `ppo` with the ci settings, each in its own
+ *    temporary root holding a copy of the SFT checkpoint): full, and LoRA rank 8 at 10× the lr.
  * For each: median ms per step, trainable parameters, AdamW state floats (two moments per
  * trainable parameter), and where it ended: held-out loss and greedy accuracy (SFT), mean rollout
- * reward of the last 5 steps and held-out accuracy (GRPO). Writes bench/results/lora.json.
+ * reward of the last 5 steps and held-out accuracy (GRPO), the stage summary's test accuracy, KL
+ * from SFT and seconds (DPO, PPO; their seconds include the stage's two held-out evaluations).
+ * Writes bench/results/lora.json.
+ * `--only dpo,ppo` runs those parts alone and keeps the others' entries in the results file.
  * Checkpoints are read from RICCI_LORA_CKPTS (default runs/ci): <dir>/pretrain/checkpoint.ckpt
  * and <dir>/sft/checkpoint.ckpt, as `npm run pipeline -- --size ci` writes them.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { arithmeticProblems, formatExample, packSft, sftBatch } from "../src/data/arithmetic.js";
 import { charTokenizer } from "../src/data/tokenizer.js";
 import { describeBackend, initBackend } from "../src/index.js";
 import { type LoraOptions, loraModel, loraSizes } from "../src/nn/lora.js";
 import type { Params } from "../src/nn/params.js";
+import { DPO_SETTINGS, dpo } from "../src/pipeline/dpo.js";
 import { GRPO_SETTINGS } from "../src/pipeline/grpo.js";
+import { pairsPath } from "../src/pipeline/pairs.js";
+import { PPO_SETTINGS, ppo } from "../src/pipeline/ppo.js";
 import { lmObjective, meanLoss } from "../src/pipeline/lm.js";
 import { SIZES } from "../src/pipeline/sizes.js";
 import { evalProblems, trainSideProblems } from "../src/pipeline/stage.js";
@@ -100,24 +109,74 @@ async function grpoRun(lora: LoraOptions | null, lr: number): Promise<Record<str
   };
 }
 
+/**
+ * A stage run as the pipeline runs it, in a fresh root beside a copy of the SFT checkpoint (and
+ * of DPO's sampled pairs once the first run has made them): its summary's numbers.
+ */
+async function stageRun(
+  stage: "dpo" | "ppo", lora: LoraOptions | null, lr: number, shared: string,
+): Promise<Record<string, unknown>> {
+  const root = mkdtempSync(join(tmpdir(), `ricci-bench-lora-${stage}-`));
+  mkdirSync(join(root, size, "sft"), { recursive: true });
+  copyFileSync(join(checkpoints, "sft", "checkpoint.ckpt"), join(root, size, "sft", "checkpoint.ckpt"));
+  const pairs = pairsPath(shared, size);
+  const copy = (from: string, to: string): void => {
+    mkdirSync(dirname(to), { recursive: true });
+    copyFileSync(from, to);
+  };
+  if (existsSync(pairs)) copy(pairs, pairsPath(root, size));
+  const summary: Record<string, unknown> & { steps: number; seconds: number } = stage === "dpo"
+    ? { ...(await dpo({ size, root }, { lora, lr })) }
+    : { ...(await ppo({ size, root }, { lora, lr })) };
+  if (!existsSync(pairs) && existsSync(pairsPath(root, size))) copy(pairsPath(root, size), pairs);
+  return {
+    method: lora === null ? "full" : `lora rank ${lora.rank}`, lr, steps: summary.steps, ...sizesOf(lora),
+    seconds: summary.seconds, initialAccuracy: summary.initialAccuracy, accuracy: summary.accuracy, testAccuracy: summary.testAccuracy,
+    klFromReference: summary.klFromReference,
+    ...(stage === "dpo" ? { preferenceAccuracy: summary.preferenceAccuracy } : { rewardMean: summary.rewardMean }),
+  };
+}
+
+const PARTS = ["sft", "grpo", "dpo", "ppo"] as const;
+type Part = (typeof PARTS)[number];
+const RESULTS = "bench/results/lora.json";
+
+/** The runs of one part, each as its JSON record. */
+async function runPart(part: Part, shared: string): Promise<Record<string, unknown>[]> {
+  const runs: Record<string, unknown>[] = [];
+  const record = async (run: Promise<Record<string, unknown>>): Promise<void> => {
+    runs.push(await run);
+    console.log(part, JSON.stringify(runs.at(-1)));
+  };
+  if (part === "sft") for (const [lora, lr] of [[null, 2e-3], [RANK8, 2e-3], [RANK8, 1e-2]] as const) await record(sftRun(lora, lr));
+  if (part === "grpo") for (const [lora, lr] of [[null, 5e-5], [RANK8, 5e-4]] as const) await record(grpoRun(lora, lr));
+  if (part === "dpo") for (const [lora, lr] of [[null, DPO_SETTINGS[size].lr], [RANK8, 10 * DPO_SETTINGS[size].lr]] as const) await record(stageRun("dpo", lora, lr, shared));
+  if (part === "ppo") for (const [lora, lr] of [[null, PPO_SETTINGS[size].lr], [RANK8, 10 * PPO_SETTINGS[size].lr]] as const) await record(stageRun("ppo", lora, lr, shared));
+  return runs;
+}
+
+/**
+ * `npx tsx bench/lora.ts [--only dpo,ppo]`: runs the parts named (default all) and replaces
+ * their entries in bench/results/lora.json, keeping the others; each part records its own
+ * backend, date and seconds.
+ */
 async function main(): Promise<void> {
+  const at = process.argv.indexOf("--only");
+  const only = at < 0 ? [...PARTS] : (process.argv[at + 1] ?? "").split(",");
+  const unknown = only.filter((p) => !(PARTS as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new Error(`bench:lora: --only takes ${PARTS.join(", ")}; got ${unknown.join(", ")}`);
   await initBackend();
-  console.log(`ricci bench:lora on ${describeBackend()} (node ${process.version}), --size ${size}, checkpoints from ${checkpoints}`);
-  const started = performance.now();
-  const sft = [];
-  for (const [lora, lr] of [[null, 2e-3], [RANK8, 2e-3], [RANK8, 1e-2]] as const) {
-    sft.push(await sftRun(lora, lr));
-    console.log("sft", JSON.stringify(sft.at(-1)));
+  console.log(`ricci bench:lora on ${describeBackend()} (node ${process.version}), --size ${size}, checkpoints from ${checkpoints}, parts ${only.join(", ")}`);
+  const result: Record<string, unknown> = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, "utf8")) as Record<string, unknown>) : {};
+  const shared = mkdtempSync(join(tmpdir(), "ricci-bench-lora-pairs-"));
+  for (const part of only as Part[]) {
+    const started = performance.now();
+    const runs = await runPart(part, shared);
+    result[part] = { backend: describeBackend(), node: process.version, threads: process.env.RICCI_THREADS ?? null, size, date: new Date().toISOString(), seconds: (performance.now() - started) / 1000, runs };
+    mkdirSync("bench/results", { recursive: true });
+    writeFileSync(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${part} to ${RESULTS}`);
   }
-  const grpo = [];
-  for (const [lora, lr] of [[null, 5e-5], [RANK8, 5e-4]] as const) {
-    grpo.push(await grpoRun(lora, lr));
-    console.log("grpo", JSON.stringify(grpo.at(-1)));
-  }
-  mkdirSync("bench/results", { recursive: true });
-  const result = { backend: describeBackend(), node: process.version, threads: process.env.RICCI_THREADS ?? null, size, seconds: (performance.now() - started) / 1000, sft, grpo };
-  writeFileSync("bench/results/lora.json", `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`wrote bench/results/lora.json in ${result.seconds.toFixed(0)} s`);
 }
 
 void main();

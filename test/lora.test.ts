@@ -5,6 +5,7 @@
  * weights reproduce the adapted forward; SFT and GRPO run end to end with LoRA, learn, write a
  * merged policy checkpoint and an adapter checkpoint, and resume.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ import { type LmBatch, lmObjective } from "../src/pipeline/lm.js";
 import { dpo } from "../src/pipeline/dpo.js";
 import { grpo } from "../src/pipeline/grpo.js";
 import { ppo } from "../src/pipeline/ppo.js";
+import { describeTrained, writeReport } from "../src/pipeline/report.js";
 import { SIZES } from "../src/pipeline/sizes.js";
 import { sft } from "../src/pipeline/sft.js";
 import { loadCheckpoint, saveCheckpoint } from "../src/train/checkpoint.js";
@@ -189,3 +191,31 @@ describe("stages with LoRA", () => {
     });
   }
 });
+
+describe("LoRA in the report and on the command line", () => {
+  it("the report says which weights each stage trained", () => {
+    expect(describeTrained(undefined)).toBe("all");
+    expect(describeTrained({ rank: 8, alpha: 16, trainable: 19328 })).toBe("LoRA rank 8, α 16 (19,328 params)");
+    const root = mkdtempSync(join(tmpdir(), "ricci-lora-report-"));
+    mkdirSync(join(root, "ci"), { recursive: true });
+    const path = writeReport(root, "ci", [
+      { stage: "sft", summary: { testAccuracy: 0.5 } },
+      { stage: "grpo", summary: { testAccuracy: 0.6, lora: { rank: 4, alpha: 8, trainable: 1234 } } },
+    ], { backend: "test", seconds: 1, jobs: 1 });
+    const text = readFileSync(path, "utf8");
+    expect(text).toContain("| labels used | weights trained |");
+    expect(text).toMatch(/\| sft \| 50\.0% \|.*\| all \|/);
+    expect(text).toMatch(/\| grpo \| 60\.0% \|.*\| LoRA rank 4, α 8 \(1,234 params\) \|/);
+  });
+
+  it("`--lora RANK` is refused for a stage without adapters and for a rank that is not a positive integer", () => {
+    const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { encoding: "utf8" });
+    const wrongStage = cli("rm", "--size", "ci", "--lora", "8");
+    expect(wrongStage.status).toBe(1);
+    expect(wrongStage.stderr).toContain("--lora applies to sft, ppo, grpo, dpo, not rm");
+    const wrongRank = cli("sft", "--size", "ci", "--lora", "0.5");
+    expect(wrongRank.status).toBe(1);
+    expect(wrongRank.stderr).toContain(`--lora must be a positive integer (the adapters' rank), got "0.5"`);
+  });
+});
+

@@ -4,7 +4,9 @@
  * the report). Each resumes from its own checkpoint. `ppo` also takes `--reward rule|model`;
  * `pipeline` takes `--jobs N`, the processes its RL stages run in (default: the cores, at most 4),
  * and `--seeds N`: N whole pipelines (seeds --seed … --seed + N − 1, each in <root>/seed-<k>)
- * and a report of every stage's test accuracy over them with 95% intervals.
+ * and a report of every stage's test accuracy over them with 95% intervals. `sft`, `ppo`, `grpo`
+ * and `dpo` take `--lora RANK`: train LoRA adapters of that rank on every projection instead of
+ * all weights (src/nn/lora.ts; give the run its own `--root`, as its stage folder is the usual one).
  */
 import { describeBackend, initBackend } from "../lower/backend.js";
 import { PIPELINE, pipeline } from "../pipeline/run.js";
@@ -12,6 +14,11 @@ import { pipelineSeeds } from "../pipeline/seeds.js";
 import { parseSize } from "../pipeline/sizes.js";
 import { RicciError } from "../errors.js";
 import { outcomeLines } from "./summary.js";
+import type { LoraOptions } from "../nn/lora.js";
+import { dpo } from "../pipeline/dpo.js";
+import { grpo } from "../pipeline/grpo.js";
+import { ppo } from "../pipeline/ppo.js";
+import { sft } from "../pipeline/sft.js";
 
 interface CliOptions {
   readonly size: "ci" | "full";
@@ -25,6 +32,14 @@ interface CliOptions {
 const stages: Record<string, (options: CliOptions) => Promise<object>> = {
   ...Object.fromEntries(PIPELINE),
   pipeline: (options) => (options.seeds === undefined ? pipeline(options) : pipelineSeeds({ ...options, seeds: options.seeds })),
+};
+
+/** The stages that train through LoRA adapters with `--lora RANK`. */
+const loraStages: Record<string, (options: CliOptions, lora: LoraOptions) => Promise<object>> = {
+  sft: (options, lora) => sft(options, { lora }),
+  ppo: (options, lora) => ppo(options, { lora }),
+  grpo: (options, lora) => grpo(options, { lora }),
+  dpo: (options, lora) => dpo(options, { lora }),
 };
 
 function parseArgs(argv: readonly string[]): { stage: string; flags: Record<string, string> } {
@@ -41,7 +56,7 @@ function parseArgs(argv: readonly string[]): { stage: string; flags: Record<stri
 async function main(): Promise<void> {
   const { stage, flags } = parseArgs(process.argv.slice(2));
   if (!(stage in stages)) {
-    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)] [--jobs N, --seeds N (pipeline)]`);
+    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)] [--jobs N, --seeds N (pipeline)] [--lora RANK (${Object.keys(loraStages).join(", ")})]`);
     process.exitCode = 2;
     return;
   }
@@ -54,11 +69,15 @@ async function main(): Promise<void> {
   if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new RicciError(`--jobs must be a positive integer, got "${flags.jobs}"`);
   const seeds = flags.seeds === undefined ? undefined : Number(flags.seeds);
   if (seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1)) throw new RicciError(`--seeds must be a positive integer, got "${flags.seeds}"`);
+  const rank = flags.lora === undefined ? undefined : Number(flags.lora);
+  if (rank !== undefined && !(Number.isInteger(rank) && rank >= 1)) throw new RicciError(`--lora must be a positive integer (the adapters' rank), got "${flags.lora}"`);
+  if (rank !== undefined && !(stage in loraStages)) throw new RicciError(`--lora applies to ${Object.keys(loraStages).join(", ")}, not ${stage}`);
   const root = flags.root ?? "runs";
-  const summary = await stages[stage]({
+  const options: CliOptions = {
     size, root, seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }), ...(jobs === undefined ? {} : { jobs }),
     ...(seeds === undefined ? {} : { seeds }),
-  });
+  };
+  const summary = await (rank === undefined ? stages[stage](options) : loraStages[stage](options, { rank }));
   // The full numbers are in the summary files and the report; the terminal gets where they are.
   console.log(outcomeLines(stage, summary, { root, size }).join("\n"));
 }

@@ -31,6 +31,14 @@ export function describeLabels(labels: unknown): string {
   return preferencePairs > 0 ? `${used} → ${count(preferencePairs)} pairs` : used;
 }
 
+/** What a stage trained: "all" weights, or its LoRA adapters, "LoRA rank 8, α 16 (19,328 params)". */
+export function describeTrained(lora: unknown): string {
+  if (typeof lora !== "object" || lora === null) return "all";
+  const { rank, alpha, trainable } = lora as { rank?: number; alpha?: number; trainable?: number };
+  const scale = typeof alpha === "number" ? `, α ${alpha}` : "";
+  return `LoRA rank ${rank ?? "?"}${scale}${typeof trainable === "number" ? ` (${count(trainable)} params)` : ""}`;
+}
+
 /** A stage's headline numbers, from its summary (for a terminal line; report.md has them all): "test accuracy 23.4%, validation accuracy 25.0%, 41 s". */
 export function headline(summary: Record<string, unknown>): string {
   const pct = (v: unknown): string | undefined => (typeof v === "number" && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : undefined);
@@ -67,8 +75,8 @@ export function writeReport(root: string, size: RunSize, rows: readonly StageRow
     "stage trained on (evaluation not counted): gold answers, verifier calls (a sampled answer checked),",
     "and the preference pairs made from them; pretraining reads plain text.",
     "",
-    "| stage | test accuracy | validation accuracy | well-formed | KL from SFT | labels used | other | seconds |",
-    "|---|---|---|---|---|---|---|---|",
+    "| stage | test accuracy | validation accuracy | well-formed | KL from SFT | labels used | weights trained | other | seconds |",
+    "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(({ stage, summary: s }) => {
       const other = [
         typeof s.heldOutLoss === "number" ? `held-out loss ${num(s.heldOutLoss)}` : "",
@@ -77,7 +85,7 @@ export function writeReport(root: string, size: RunSize, rows: readonly StageRow
           : "",
         typeof s.preferenceAccuracy === "number" ? `implicit-reward preference accuracy ${pct(s.preferenceAccuracy)}` : "",
       ].filter((x) => x !== "").join("; ");
-      return `| ${stage} | ${pct(s.testAccuracy)} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${describeLabels(s.labels)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
+      return `| ${stage} | ${pct(s.testAccuracy)} | ${pct(s.accuracy)} | ${pct(s.wellFormed)} | ${num(s.klFromReference)} | ${describeLabels(s.labels)} | ${describeTrained(s.lora)} | ${other || "–"} | ${num(s.seconds, 0)} |`;
     }),
     "",
     "## Training curves",

@@ -196,5 +196,5 @@ export interface LoraSummary {
 
 /** The summary's LoRA fields: `{ ...summary, ...loraSummary(config, s.lora) }`. */
 export function loraSummary(config: GptConfig, lora: LoraOptions | null): LoraSummary {
-  return lora === null ? {} : { lora: { ...lora, trainable: loraSizes(config, lora).trainable } };
+  return lora === null ? {} : { lora: { ...lora, alpha: lora.alpha ?? 2 * lora.rank, trainable: loraSizes(config, lora).trainable } };
 }

@@ -1,0 +1,19 @@
+/**
+ * Mutation runs only (vitest.stryker.config.ts): activates Stryker's mutant before each test
+ * file's tests, whatever the mutant's kind. Stryker calls a mutant "static" when its code also
+ * runs while modules load, and activates it only at load time; the mutation config keeps one
+ * module graph for all test files (isolate: false), so modules load once and a static mutant
+ * would never be active. Activated here at run time, its code mutates every call the tests make
+ * (what is computed at load time stays unmutated, so such a mutant can only be under-detected).
+ */
+import { beforeAll, inject } from "vitest";
+
+type StrykerContext = { globalNamespace: string; mode: string; activeMutant: string };
+const injected = <K extends keyof StrykerContext>(key: K): StrykerContext[K] => inject(key as never) as StrykerContext[K];
+
+beforeAll(() => {
+  if (injected("mode") !== "mutant") return;
+  const namespace = injected("globalNamespace");
+  const global = globalThis as unknown as Record<string, { activeMutant?: string }>;
+  (global[namespace] ??= {}).activeMutant = injected("activeMutant");
+});
