@@ -6,7 +6,7 @@
  * elsewhere (test/lower.test.ts, test/compiled-primitives.test.ts): here, what it costs.
  */
 import { describe, expect, it } from "vitest";
-import { type Expr, add, compile, dot, einsum, grad, logsumexp, mean, mul, ones, softmax, transpose, variable } from "../src/index.js";
+import { type Expr, add, compile, dot, einsum, exp, grad, logSoftmax, logsumexp, max, mean, mul, oneHot, ones, softmax, transpose, variable } from "../src/index.js";
 import { type LoweringTarget, planSummary } from "../src/lower/summary.js";
 import { gptData, gptForward, gptParams } from "../src/nn/gpt.js";
 
@@ -121,6 +121,19 @@ describe.each(targets)("contractions on %s", (target) => {
     expect(planSummary({ y: softmax(x, "in") }, target)).toMatchObject({ transposes: 0 });
     // Along b (the first axis): moved last, normalised, moved back for the output's own order.
     expect(planSummary({ y: softmax(x, "b") }, target)).toMatchObject({ transposes: 2 });
+  });
+
+  it("counts what each kind of op writes: a whole tensor for pointwise ops and softmaxes, a row for reductions, one row per id for a one-hot", () => {
+    const ids = variable("ids", { t: 3 });
+    const written = (y: Expr): number => planSummary({ y }, target).elementsWritten;
+    expect(written(exp(x))).toBe(32);
+    expect(written(softmax(x, "in"))).toBe(32);
+    expect(written(logSoftmax(x, "in"))).toBe(32);
+    expect(written(logsumexp(x, "in"))).toBe(8);
+    expect(written(max(x, "in"))).toBe(8);
+    expect(written(oneHot(ids, { v: 5 }))).toBe(15);
+    // A lazily broadcast u ⊗ 1 expanded once (12 entries) for the softmax (12 more).
+    expect(written(softmax(mul(variable("u", { i: 3 }), ones({ j: 4 })), "j"))).toBe(24);
   });
 
   it("keeps constants and broadcasts lazy: x + 1 and 2·x are one op each, nothing expanded", () => {
