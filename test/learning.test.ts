@@ -1,7 +1,8 @@
 /**
  * Does each post-training algorithm learn, in the direction its signal points? One small task
- * for all of them: a tiny random GPT answers arithmetic prompts, and the reward is the fraction
- * of its first four response tokens that are digits (a random policy writes ~20% digits). Each
+ * for all of them (src/rl/digitTask.ts): a tiny random GPT answers arithmetic prompts, and the
+ * reward is the share of digits among its first four response tokens (a random policy writes ~20%
+ * digits). Each
  * algorithm trains on train-side prompts and is scored on held-out prompts it never saw:
  * - PPO, GRPO, TRPO and DPO: the mean reward of samples on held-out prompts rises by more than
  *   four standard errors of the difference (the evaluation's own sampling noise).
@@ -15,18 +16,17 @@
  * fails them). Each test takes seconds; the budget is a minute.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ArithmeticProblem, arithmeticProblems, encodePrompt } from "../src/data/arithmetic.js";
 import type { PreferencePair } from "../src/data/preferences.js";
-import { charTokenizer } from "../src/data/tokenizer.js";
 import { initBackend, tf } from "../src/lower/backend.js";
-import type { GptConfig } from "../src/nn/gpt.js";
 import { type Params, copyParams, initGpt } from "../src/nn/params.js";
 import { dpoObjective, pairLogProbs } from "../src/rl/dpo.js";
 import { grpoTrainer } from "../src/rl/grpo.js";
-import { type RewardFunction, initValueFromPolicy, ppoTrainer } from "../src/rl/ppo.js";
+import {
+  DIGIT_RESPONSE_TOKENS, type Direction, type SampledMean, digitPairs, digitShareReward, digitShareRewardFunction, digitTask, heldOutDigitShare, rise,
+} from "../src/rl/digitTask.js";
+import { initValueFromPolicy, ppoTrainer } from "../src/rl/ppo.js";
 import { packPreferencePairs, pairwiseReport, rewardModelConfig, rewardModelFromPolicy, rewardModelObjective } from "../src/rl/rewardModel.js";
 import { trpoTrainer } from "../src/rl/trpo.js";
-import { generate } from "../src/sample/generate.js";
 import { adamW } from "../src/train/optimizer.js";
 import { trainLoop } from "../src/train/loop.js";
 import { trainSteps } from "./helpers/train.js";
@@ -34,11 +34,7 @@ import { gradientTrainer } from "../src/train/trainer.js";
 import { type LoraModel, type LoraOptions, loraModel } from "../src/nn/lora.js";
 import { loraTrainer } from "../src/train/lora.js";
 
-const tiny: GptConfig = { vocab: charTokenizer.vocabSize, context: 20, dModel: 16, heads: 2, layers: 1 };
-const RESPONSE_TOKENS = 4;
-const task = arithmeticProblems({ operators: ["+"], digits: 2, trainSize: 400, testSize: 64 });
-const train: readonly ArithmeticProblem[] = task.train;
-const heldOut: readonly ArithmeticProblem[] = task.test;
+const { config: tiny, train, heldOut } = digitTask();
 /** Standard errors a rise must exceed to count as learning. */
 const Z = 4;
 
@@ -46,47 +42,7 @@ beforeAll(async () => {
   await initBackend();
 });
 
-/** The fraction of the response's first four tokens (up to EOS) that are digits. */
-function digitShare(completion: string): number {
-  const text = completion.replace(/<eos>.*$/, "");
-  return [...text].filter((c) => c >= "0" && c <= "9").length / RESPONSE_TOKENS;
-}
-
-/** `digitShare` with a sign: +1 rewards digits, −1 punishes them (the reversed-signal control). */
-type Direction = 1 | -1;
-const scalarReward = (direction: Direction) => (_: ArithmeticProblem, completion: string): number => direction * digitShare(completion);
-const batchReward = (direction: Direction): RewardFunction => (_problems, responses) => Float32Array.from(responses, (r) => direction * digitShare(r));
-
-interface Sampled {
-  readonly mean: number;
-  /** Standard error of the mean over all samples. */
-  readonly se: number;
-}
-
-/** `samples` responses at T = 1 to each prompt, as decoded text (EOS as "<eos>"). */
-async function sampleResponses(params: Params, problems: readonly ArithmeticProblem[], samples: number, seed: number, stop = true): Promise<string[][]> {
-  const tok = charTokenizer;
-  const prompts = problems.flatMap((p) => Array.from({ length: samples }, () => encodePrompt(p.prompt, tok)));
-  const rollout = await generate(tiny, params, prompts, { maxNewTokens: RESPONSE_TOKENS, temperature: 1, stopTokens: stop ? [tok.eosId] : [], padToken: tok.padId, seed });
-  return problems.map((_, i) => Array.from({ length: samples }, (_, j) => {
-    const row = i * samples + j;
-    return tok.decode(rollout.tokens.subarray(row * RESPONSE_TOKENS, row * RESPONSE_TOKENS + rollout.lengths[row]));
-  }));
-}
-
-/** The held-out digit share of the policy's samples (8 per held-out prompt, fixed seed). */
-async function heldOutReward(params: Params): Promise<Sampled> {
-  const values = (await sampleResponses(params, heldOut, 8, 777)).flat().map(digitShare);
-  const mean = values.reduce((s, v) => s + v, 0) / values.length;
-  const variance = values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1);
-  return { mean, se: Math.sqrt(variance / values.length) };
-}
-
-/** after − before, and how many standard errors of the difference that is. */
-function change(before: Sampled, after: Sampled): { delta: number; z: number } {
-  const delta = after.mean - before.mean;
-  return { delta, z: delta / Math.hypot(before.se, after.se) };
-}
+const heldOutReward = (params: Params): Promise<SampledMean> => heldOutDigitShare(tiny, params, heldOut);
 
 /**
  * Trains a fresh tiny policy with `run` and returns its held-out reward before and after; `run`
@@ -96,7 +52,7 @@ async function heldOutChange(run: (policy: Params, reference: Params) => Promise
   const reference = copyParams(policy);
   const before = await heldOutReward(policy);
   const trained = (await run(policy, reference)) ?? policy;
-  return change(before, await heldOutReward(trained));
+  return rise(before, await heldOutReward(trained));
 }
 
 /**
@@ -121,7 +77,7 @@ const sharperBase = (): Params => {
 };
 
 async function grpoRun(direction: Direction, lora = false): Promise<{ delta: number; z: number }> {
-  const options = { promptsPerStep: 8, groupSize: 8, maxNewTokens: RESPONSE_TOKENS, beta: 0.01, reward: scalarReward(direction), seed: 1 };
+  const options = { promptsPerStep: 8, groupSize: 8, maxNewTokens: DIGIT_RESPONSE_TOKENS, beta: 0.01, reward: digitShareReward(direction), seed: 1 };
   const steps = 15;
   if (lora) {
     return heldOutChangeWithLora(async (model, reference) => {
@@ -137,7 +93,7 @@ async function grpoRun(direction: Direction, lora = false): Promise<{ delta: num
 }
 
 async function ppoRun(direction: Direction, lora = false): Promise<{ delta: number; z: number }> {
-  const options = { rolloutBatch: 64, maxNewTokens: RESPONSE_TOKENS, reward: batchReward(direction), klCoef: 0.01, seed: 1 };
+  const options = { rolloutBatch: 64, maxNewTokens: DIGIT_RESPONSE_TOKENS, reward: digitShareRewardFunction(direction), klCoef: 0.01, seed: 1 };
   const iterations = 8;
   const train8 = async (policy: Params, trained: Params, reference: Params, model?: LoraModel): Promise<void> => {
     const value = initValueFromPolicy(tiny, reference);
@@ -157,7 +113,7 @@ async function trpoRun(direction: Direction): Promise<{ delta: number; z: number
   const cosines: number[] = [];
   const maxKl = 0.05;
   const result = await heldOutChange(async (policy) => {
-    const trainer = trpoTrainer(tiny, policy, train, { promptsPerStep: 8, groupSize: 8, maxKl, maxNewTokens: RESPONSE_TOKENS, reward: batchReward(direction), seed: 1 });
+    const trainer = trpoTrainer(tiny, policy, train, { promptsPerStep: 8, groupSize: 8, maxKl, maxNewTokens: DIGIT_RESPONSE_TOKENS, reward: digitShareRewardFunction(direction), seed: 1 });
     for (let i = 0; i < 10; i++) {
       const record = await trainer.iteration(i);
       klOfProposed.push(record.proposedKl);
@@ -167,21 +123,11 @@ async function trpoRun(direction: Direction): Promise<{ delta: number; z: number
   return { ...result, maxKl, klOfProposed, cosines };
 }
 
-/** Pairs from the policy's own samples: per prompt, the sample with most digits over the one with fewest (ties skipped). */
-async function digitPairs(params: Params, problems: readonly ArithmeticProblem[], seed: number): Promise<PreferencePair[]> {
-  const responses = await sampleResponses(params, problems, 8, seed, false);
-  return problems.flatMap((p, i) => {
-    const ranked = [...responses[i]].sort((x, y) => digitShare(y) - digitShare(x));
-    const [best, worst] = [ranked[0], ranked[ranked.length - 1]];
-    return digitShare(best) > digitShare(worst) ? [{ prompt: p.prompt, chosen: best, rejected: worst, rejectedKind: "otherWrong" as const }] : [];
-  });
-}
-
 const swapped = (pairs: readonly PreferencePair[]): PreferencePair[] => pairs.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen }));
 
 async function dpoRun(direction: Direction, lora = false): Promise<{ delta: number; z: number }> {
   const objectiveOn = async (reference: Params) => {
-    const sampled = await digitPairs(reference, train.slice(0, 128), 11);
+    const sampled = await digitPairs(tiny, reference, train.slice(0, 128), 11);
     const pairs = direction === 1 ? sampled : swapped(sampled);
     const o = dpoObjective(tiny, pairs.length, { beta: 0.1 }, lora ? ADAPTERS : null);
     return { o, inputs: o.inputs(packPreferencePairs(pairs, tiny.context), pairLogProbs(tiny, reference, pairs)) };
@@ -202,12 +148,12 @@ async function rewardModelRun(direction: Direction): Promise<{ accuracy: number;
   const policy = initGpt(tiny, 5);
   const rmConfig = rewardModelConfig(tiny);
   const params = rewardModelFromPolicy(initGpt(tiny, 5), rmConfig, 3);
-  const sampled = await digitPairs(policy, train.slice(0, 128), 11);
+  const sampled = await digitPairs(tiny, policy, train.slice(0, 128), 11);
   const pairs = direction === 1 ? sampled : swapped(sampled);
   const rm = rewardModelObjective(rmConfig, pairs.length, { centerCoefficient: 0.01 });
   const inputs = rm.graph.inputs(packPreferencePairs(pairs, tiny.context));
   trainSteps(params, 40, 1e-2, (p) => rm.objective.run(p, inputs));
-  const test = await digitPairs(policy, heldOut, 13);
+  const test = await digitPairs(tiny, policy, heldOut, 13);
   const { accuracy } = pairwiseReport(rmConfig, params, test);
   return { accuracy, se: Math.sqrt(0.25 / test.length), pairs: test.length };
 }
