@@ -24,6 +24,8 @@ export const coreTests = [
   "test/values.test.ts",
   "test/tfjs-lowering.test.ts",
   "test/edges.test.ts",
+  "test/backend-switch.test.ts",
+  "test/expr.test.ts",
 ];
 
 export default defineConfig({

@@ -1,4 +1,4 @@
-import { code, md, setup } from "./notebook.js";
+import { code, digitLearning, digitsAssertion, md, setup } from "./notebook.js";
 
 export default [
   md(`
@@ -35,19 +35,27 @@ export default [
     display(lineChart({ title: "PPO: reward", data: rows, x: "step", y: ["rewardMean"], yTitle: "mean reward per rollout" }));
     lineChart({ title: "PPO: held-out accuracy and KL", data: rows, x: "step", y: ["accuracy", "klFromReference"] })
   `),
+  ...digitLearning("PPO", `
+    const value = initValueFromPolicy(task.config, reference);
+    const optimizers = { policy: adamW(policy, { lr: 1e-2, weightDecay: 0 }), value: adamW(value, { lr: 1e-2, weightDecay: 0 }) };
+    const reward = digitShareRewardFunction();
+    const trainer = ppoTrainer(task.config, { policy, value, reference }, optimizers, task.train, { rolloutBatch: 64, maxNewTokens: DIGIT_RESPONSE_TOKENS, reward, klCoef: 0.01, seed: 1 });
+    for (let i = 0; i < 8; i++) await trainer.iteration(i);
+  `),
   md(`
     ## Outcome
 
-    Held-out exact-match accuracy before and after, and how far the policy moved from the SFT
+    The held-out digit share's rise, held-out exact-match accuracy before and after, and how far the policy moved from the SFT
     reference. (With a learned reward the policy can raise its reward while held-out accuracy
     falls — reward hacking; the KL penalty and the clip limit how fast that happens.)
   `),
   code(`
     if (!(summary.wellFormed >= 0.9)) throw new Error(\`PPO broke the answer format: ${"${summary.wellFormed}"}\`);
     if (!(summary.klFromReference < 2)) throw new Error(\`PPO drifted too far from the reference: KL ${"${summary.klFromReference}"}\`);
-    // The target at full size: +10 points. At ci the SFT model answers ~2% of problems, so RL has
-    // almost no correct samples to learn from and this notebook checks the mechanics only.
+    ${digitsAssertion}
+    // The target at full size: +10 points. At ci (SFT answers ~13% of problems) 30 iterations
+    // move accuracy within its noise, so the arithmetic run checks the mechanics only.
     if (size === "full" && !(summary.accuracy >= summary.initialAccuracy + 0.1)) throw new Error(\`PPO gained less than 10 points: ${"${summary.initialAccuracy}"} → ${"${summary.accuracy}"}\`);
-    \`outcome: held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%, KL from SFT ${"${summary.klFromReference.toFixed(3)}"} nats, reward ${"${summary.initialRewardMean.toFixed(3)}"} → ${"${summary.rewardMean.toFixed(3)}"}\`
+    \`outcome: held-out digit share +${"${digits.delta.toFixed(3)}"} (z ${"${digits.z.toFixed(1)}"}); held-out accuracy ${"${(100 * summary.initialAccuracy).toFixed(1)}"}% → ${"${(100 * summary.accuracy).toFixed(1)}"}%, KL from SFT ${"${summary.klFromReference.toFixed(3)}"} nats, reward ${"${summary.initialRewardMean.toFixed(3)}"} → ${"${summary.rewardMean.toFixed(3)}"}\`
   `),
 ];

@@ -23,3 +23,7 @@ export {
 export { policyGraph, groupedPolicyGraph, scoreLogprobs, type PolicyGraph } from "../rl/policy.js";
 export { samplePreferencePairs, pairsFromSamples, arithmeticVerifier, type Verifier, type SampledPairs, type SamplePairsOptions } from "../rl/sampledPreferences.js";
 export { heldOutScore, exactMatch, passAtK, type HeldOutScore, type AccuracyReport } from "../rl/evaluate.js";
+export {
+  digitTask, digitShare, digitShareReward, digitShareRewardFunction, heldOutDigitShare, rise, digitPairs, sampleResponses, DIGIT_RESPONSE_TOKENS,
+  type DigitTask, type Direction, type SampledMean,
+} from "../rl/digitTask.js";

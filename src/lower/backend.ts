@@ -91,11 +91,16 @@ export function initBackend(preferred?: BackendName | string): Promise<BackendNa
   const forced = preferred ?? process.env.RICCI_BACKEND;
   if (active !== null && (forced === undefined || forced === "")) return active;
   if (active !== null && forced !== undefined && activeName === parseBackend(forced)) return active;
+  const before = active;
   active = (async () => {
     if (forced !== undefined && forced !== "") {
       const name = parseBackend(forced);
       const result = await tryBackend(name);
-      if (result !== true) throw new RicciError(`backend "${name}" could not be loaded: ${result}`);
+      if (result !== true) {
+        // The backend that was running still is: keep answering with it.
+        active = before;
+        throw new RicciError(`backend "${name}" could not be loaded: ${result}`);
+      }
       return (activeName = name);
     }
     for (const name of BACKENDS) {
