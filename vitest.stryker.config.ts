@@ -26,6 +26,7 @@ export const coreTests = [
   "test/edges.test.ts",
   "test/backend-switch.test.ts",
   "test/expr.test.ts",
+  "test/onnx-runtime.test.ts",
 ];
 
 export default defineConfig({
