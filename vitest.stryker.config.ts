@@ -27,6 +27,7 @@ export const coreTests = [
   "test/backend-switch.test.ts",
   "test/expr.test.ts",
   "test/onnx-runtime.test.ts",
+  "test/compile.test.ts",
 ];
 
 export default defineConfig({
