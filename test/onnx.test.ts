@@ -5,14 +5,15 @@
  * traced plan has the shape the planner promises, and exported files run anywhere.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RicciError, compile, dot, evaluate, evaluateAll, exportOnnx, grad, initBackend, mul, sum, variable } from "../src/index.js";
 import { exportGpt, gptConstants, gptData, gptForward, gptParams, initGpt } from "../src/entries/nn.js";
-import { activeBackend } from "../src/lower/backend.js";
+import { activeBackend, onnxRuntime } from "../src/lower/backend.js";
+import type { OnnxRuntime } from "../src/lower/onnx/runtime.js";
 import type { ArrayOutput } from "../src/lower/compile.js";
 import { lmObjective } from "../src/pipeline/lm.js";
 import { makeRng } from "../src/util/random.js";
@@ -93,6 +94,20 @@ describe("the traced plan", () => {
     expect(chain.MatMul).toBe(2);
     expect(chain.Transpose ?? 0).toBe(0);
   });
+
+  it("opens one ONNX Runtime session per plan and runtime, and reuses it run after run", () => {
+    const runtime = onnxRuntime();
+    if (runtime === null) throw new Error("ONNX Runtime is not the active backend");
+    let opened = 0;
+    const counting = (): OnnxRuntime => ({ ...runtime, session: (model) => (opened++, runtime.session(model)) });
+    const x = variable("x", { i: 3 });
+    const plan = compile({ y: mul(x, x) }).onnx();
+    const first = counting();
+    for (let k = 0; k < 3; k++) expect(Array.from(plan.run(first, { x: [1, 2, 3] }, false).y.data)).toEqual([1, 4, 9]);
+    expect(opened).toBe(1);
+    expect(Array.from(plan.run(counting(), { x: [2, 0, -1] }, false).y.data)).toEqual([4, 0, 1]);
+    expect(opened).toBe(2);
+  });
 });
 
 describe("exportOnnx", () => {
@@ -126,6 +141,30 @@ describe("exportOnnx", () => {
     if (result.stderr.includes("No module named 'onnx'")) throw new Error("python3-onnx is not installed (apt-get install python3-onnx): the exported file cannot be checked");
     expect(result.stderr).toBe("");
     expect(result.stdout.trim()).toBe("ok");
+  });
+
+  it("a float64 export keeps its baked constants in float64, leaves unused ones out, and runs in a fresh session", async () => {
+    const W = variable("W", { i: 3, o: 2 });
+    const x = variable("x", { i: 3 });
+    const Ws = [[1 / 3, 0], [0, 1e-9], [Math.PI, -1]];
+    const exported = await exportOnnx(join(dir, "f64.onnx"), { y: dot(x, W) }, { dtype: "float64", constants: { W: Ws, unused: [1, 2] } });
+    expect(exported.inputs).toEqual([{ name: "x", type: "float64", shape: [3] }]);
+    expect(exported.outputs).toEqual([{ name: "y", shape: [2] }]);
+    const runtime = onnxRuntime()!;
+    const session = runtime.session(new Uint8Array(readFileSync(join(dir, "f64.onnx"))));
+    const xs = Float64Array.of(3, 1e9, 1);
+    const y = session.run({ x: runtime.tensor("float64", xs, [3]) }, ["y"]).y;
+    const want = evaluate(dot(x, W), { x: xs, W: Ws }).data;
+    expect(y.data).toBeInstanceOf(Float64Array);
+    expect(Array.from(y.data)).toEqual(Array.from(want));
+    session.dispose();
+  });
+
+  it("refuses no outputs, and names the file it could not write", async () => {
+    const W = variable("W", { a: 2 });
+    await expect(exportOnnx(join(dir, "none.onnx"), {})).rejects.toThrow("exportOnnx: give at least one output expression, e.g. { logits }");
+    const missing = join(dir, "no-such-folder", "w.onnx");
+    await expect(exportOnnx(missing, { W })).rejects.toThrow(`ONNX model ${missing}: write failed`);
   });
 
   it("names a bad output name", async () => {

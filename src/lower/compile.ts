@@ -10,7 +10,7 @@ import { type Expr, type Variable, childrenOf, topologicalOrder } from "../dsl/e
 import { type InputValue, checkFinite, checkTensorShape, flatten, isTensorLike } from "../dsl/values.js";
 import { checkVariables } from "../dsl/variables.js";
 import { activeBackend, hostTensor, initBackend, onnxRuntime, tf } from "./backend.js";
-import type { Named as NamedOf } from "./layout.js";
+import { type Named as NamedOf, forgetRoutes } from "./layout.js";
 import type { FloatType } from "./onnx/graph.js";
 import { type OnnxPlan, onnxPlan, rememberHostData } from "./onnx/compile.js";
 import { asOutput, lowerNode } from "./plan.js";
@@ -63,6 +63,16 @@ export interface Compiled<K extends string> {
 type Values = Map<number, Named>;
 
 const cache = new Map<string, Compiled<string>>();
+
+/**
+ * Forgets every compiled plan (with its ONNX Runtime session) and the layout module's memoized
+ * transpose routes: the next `compile` plans and traces afresh. For a long session that compiled
+ * many shapes it will not see again, and for mutation testing, which must re-plan under each mutant.
+ */
+export function clearCompiled(): void {
+  cache.clear();
+  forgetRoutes();
+}
 
 /** Lowers expressions for the active backend (ONNX Runtime or tfjs): `const step = compile({ loss, dW }); await step({ W, x })`. */
 export function compile<K extends string>(outputs: Readonly<Record<K, Expr>>, options: CompileOptions = {}): Compiled<K> {

@@ -55,6 +55,11 @@ export function transposeMerged<T>(ops: TensorOps<T>, t: T, shape: readonly numb
 
 const routes = new Map<string, number[] | null>();
 
+/** Empties the memo of `twoStepRoute` (see `clearCompiled`). */
+export function forgetRoutes(): void {
+  routes.clear();
+}
+
 /**
  * An intermediate order `via` such that source→via and via→target each merge to rank ≤
  * `maxRank`, moving as little as possible in the first step; null when none exists. Cached.

@@ -5,8 +5,11 @@
  * module graph for all test files (isolate: false), so modules load once and a static mutant
  * would never be active. Activated here at run time, its code mutates every call the tests make
  * (what is computed at load time stays unmutated, so such a mutant can only be under-detected).
+ * Modules also stay loaded from one mutant's run to the next, with the plans compiled in earlier
+ * runs: they are forgotten here too, so each run plans and traces under its own mutant.
  */
 import { beforeAll, inject } from "vitest";
+import { clearCompiled } from "../../src/lower/compile.js";
 
 type StrykerContext = { globalNamespace: string; mode: string; activeMutant: string };
 const injected = <K extends keyof StrykerContext>(key: K): StrykerContext[K] => inject(key as never) as StrykerContext[K];
@@ -16,4 +19,7 @@ beforeAll(() => {
   const namespace = injected("globalNamespace");
   const global = globalThis as unknown as Record<string, { activeMutant?: string }>;
   (global[namespace] ??= {}).activeMutant = injected("activeMutant");
+  // Modules stay loaded from run to run, and with them the plans compiled (and ONNX graphs
+  // traced) in earlier runs: forget them, so that the tests plan and trace under this mutant.
+  clearCompiled();
 });
