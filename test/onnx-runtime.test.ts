@@ -32,6 +32,7 @@ const model = (): Uint8Array => compile({ y: add(scale(variable("x", { i: 4 }), 
 
 describe("loading ONNX Runtime", () => {
   it("uses RICCI_THREADS threads per session and the cpu provider by default, and runs a model synchronously", async () => {
+    expect((await freshRuntime({ RICCI_THREADS: "1" })).defaultThreads()).toBe(1);
     const { loadOnnxRuntime, defaultThreads } = await freshRuntime({ RICCI_THREADS: "3" });
     expect(defaultThreads()).toBe(3);
     const runtime = loadOnnxRuntime();
@@ -87,6 +88,21 @@ describe("loading ONNX Runtime", () => {
   it("names what is wrong with a model it cannot load", async () => {
     const runtime = (await freshRuntime({})).loadOnnxRuntime();
     if (typeof runtime === "string") throw new Error(runtime);
-    expect(() => runtime.session(Uint8Array.of(1, 2, 3, 4))).toThrow(/^ONNX Runtime could not load the model: .+/);
+    expect(() => runtime.session(Uint8Array.of(1, 2, 3, 4))).toThrow(new RicciError("ONNX Runtime could not load the model: Failed to load model because protobuf parsing failed."));
+  });
+
+  it("without onnxruntime-node, gives the reason in one line instead of throwing", async () => {
+    const Module = createRequire(import.meta.url)("node:module") as { _load: (request: string, ...rest: unknown[]) => unknown };
+    const load = Module._load;
+    Module._load = function (this: unknown, request: string, ...rest: unknown[]): unknown {
+      if (request === "onnxruntime-node") throw new Error(`Cannot find module '${request}'\nRequire stack:\n- somewhere`);
+      return load.call(this, request, ...rest);
+    };
+    try {
+      const { loadOnnxRuntime } = await freshRuntime({});
+      expect(loadOnnxRuntime()).toBe("onnxruntime-node could not be loaded (Cannot find module 'onnxruntime-node')");
+    } finally {
+      Module._load = load;
+    }
   });
 });

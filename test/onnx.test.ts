@@ -143,6 +143,26 @@ describe("exportOnnx", () => {
     expect(result.stdout.trim()).toBe("ok");
   });
 
+  it("says what made it and what it computes, names every node, and declares its inputs' and outputs' shapes", () => {
+    const script = [
+      "import json, onnx, sys",
+      "m = onnx.load(sys.argv[1])",
+      "dims = lambda v: [d.dim_value for d in v.type.tensor_type.shape.dim]",
+      "names = [n.name for n in m.graph.node]",
+      "print(json.dumps({'producer': m.producer_name, 'doc': m.graph.doc_string, 'named': all(names) and len(set(names)) == len(names),",
+      "  'first': names[0], 'inputs': [[i.name, dims(i)] for i in m.graph.input], 'outputs': [[o.name, dims(o)] for o in m.graph.output]}))",
+    ].join("\n");
+    const result = spawnSync("/usr/bin/python3", ["-c", script, path], { encoding: "utf8" });
+    expect(result.stderr).toBe("");
+    const info = JSON.parse(result.stdout) as { producer: string; doc: string; named: boolean; first: string; inputs: unknown; outputs: unknown };
+    expect(info.producer).toBe("ricci");
+    expect(info.doc).toBe("outputs: logits");
+    expect(info.named).toBe(true);
+    expect(info.first).toMatch(/^[A-Za-z]+_0$/);
+    expect(info.inputs).toEqual([["tokens", [2, 8]]]);
+    expect(info.outputs).toEqual([["logits", [2, 8, 16]]]);
+  });
+
   it("a float64 export keeps its baked constants in float64, leaves unused ones out, and runs in a fresh session", async () => {
     const W = variable("W", { i: 3, o: 2 });
     const x = variable("x", { i: 3 });

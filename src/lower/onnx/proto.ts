@@ -10,7 +10,8 @@ export const DATA_TYPE = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 
 export type OnnxDataType = keyof typeof DATA_TYPE;
 
 /** An attribute value: an int, a float, a string, or a list of ints. */
-export type AttributeValue = { readonly int: number } | { readonly float: number } | { readonly string: string } | { readonly ints: readonly number[] };
+/** The node attributes ricci's graphs use: an integer (axis, keepdims, a Cast's type) or a list of them (a permutation). */
+export type AttributeValue = { readonly int: number } | { readonly ints: readonly number[] };
 
 export interface NodeSpec {
   readonly op: string;
@@ -83,12 +84,6 @@ class Writer {
     this.varint(value);
   }
 
-  floatField(field: number, value: number): void {
-    this.tag(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, value, true);
-    this.raw(b);
-  }
 
   bytesField(field: number, data: Uint8Array): void {
     this.tag(field, 2);
@@ -119,19 +114,13 @@ class Writer {
 }
 
 // Field numbers from onnx.proto.
-const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, ints: 7 } as const;
+const ATTRIBUTE_TYPE = { int: 2, ints: 7 } as const;
 
 function writeAttribute(w: Writer, name: string, value: AttributeValue): void {
   w.stringField(1, name);
   if ("int" in value) {
     w.intField(3, value.int);
     w.intField(20, ATTRIBUTE_TYPE.int);
-  } else if ("float" in value) {
-    w.floatField(2, value.float);
-    w.intField(20, ATTRIBUTE_TYPE.float);
-  } else if ("string" in value) {
-    w.stringField(4, value.string);
-    w.intField(20, ATTRIBUTE_TYPE.string);
   } else {
     w.packedInts(8, value.ints);
     w.intField(20, ATTRIBUTE_TYPE.ints);
