@@ -91,6 +91,22 @@ describe.each(["onnx", "wasm"] as const)("on %s", (backend) => {
     expect(Number.isNaN(compile({ y }).runArrays({ x: bad, W: Ws }).y.data[0])).toBe(true);
   });
 
+  it("RICCI_CHECK_NUMERICS=1 turns checkNumerics on when the call does not say", () => {
+    const saved = process.env.RICCI_CHECK_NUMERICS;
+    const bad = [[0.1, Number.NaN, 0.3], [0.4, 0.5, -0.6]];
+    const z = add(x, 2);
+    try {
+      process.env.RICCI_CHECK_NUMERICS = "1";
+      expect(() => compile({ z }).runArrays({ x: bad })).toThrow(/"x"/);
+      expect(Number.isNaN(compile({ z }, { checkNumerics: false }).runArrays({ x: bad }).z.data[1])).toBe(true);
+      process.env.RICCI_CHECK_NUMERICS = "0";
+      expect(Number.isNaN(compile({ z }).runArrays({ x: bad }).z.data[1])).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.RICCI_CHECK_NUMERICS;
+      else process.env.RICCI_CHECK_NUMERICS = saved;
+    }
+  });
+
   it("float64 outputs are read with runArrays: tf.Tensors are float32", () => {
     const run = compile({ y: add(x, 1) }, { dtype: "float64" });
     expect(() => run.runSync({ x: xs })).toThrow("compile: float64 outputs are not tf.Tensors (tfjs is float32); read them with runArrays");

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { activeBackend, describeBackend, initBackend, type BackendName } from "../src/lower/backend.js";
-import { type Expr, compile, dot, evaluate, fn, gather, grad, mul, sum, tf, transpose, variable } from "../src/index.js";
+import { type Expr, add, compile, dot, evaluate, fn, gather, grad, mul, sum, tanh, tf, transpose, variable } from "../src/index.js";
 import { firstMismatch, seededValues } from "./helpers/oracle.js";
 import { cases, instantiate, sizesOfExpr } from "./helpers/primitive-cases.js";
 
@@ -132,6 +132,31 @@ describe("the eager runner's tensors", () => {
     }
     expect(mismatch(inputs.x.dataSync(), Float32Array.from(seededValues(12, 3)))).toBeNull();
     tf.dispose(Object.values(inputs));
+  });
+
+  it("frees each intermediate after its last use: a chain of 32 ops over 100,000 entries peaks at a few tensors, not 32", async () => {
+    const x = variable("x", { i: 100_000 });
+    let y: Expr = x;
+    for (let k = 0; k < 16; k++) y = tanh(add(y, 0.1));
+    const step = compile({ y });
+    const input = tf.tensor(Float32Array.from(seededValues(100_000, 5)), [100_000]);
+    tf.dispose(Object.values(step.runSync({ x: input })));
+    const info = await tf.profile(() => {
+      tf.dispose(Object.values(step.runSync({ x: input })));
+    });
+    const tensorBytes = 4 * 100_000;
+    expect(info.peakBytes).toBeGreaterThanOrEqual(2 * tensorBytes);
+    expect(info.peakBytes).toBeLessThanOrEqual(6 * tensorBytes);
+    input.dispose();
+  });
+
+  it("with checkNumerics, reads a tensor input back and refuses a NaN in it; without, does not", () => {
+    const x = variable("x", { i: 3 });
+    const bad = tf.tensor(Float32Array.of(1, Number.NaN, 3), [3]);
+    expect(() => compile({ y: sum(x) }, { checkNumerics: true }).runSync({ x: bad })).toThrow(/"x"/);
+    const out = compile({ y: sum(x) }).runSync({ x: bad });
+    expect(Number.isNaN(out.y.dataSync()[0])).toBe(true);
+    tf.dispose([bad, out.y]);
   });
 
   it("casts an int32 tensor fed to a real variable and a float tensor fed as one-hot ids, and frees both casts", () => {
