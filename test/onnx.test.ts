@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { RicciError, compile, dot, evaluate, evaluateAll, exportOnnx, grad, initBackend, mul, sum, variable } from "../src/index.js";
+import { RicciError, compile, dot, evaluate, evaluateAll, exportOnnx, fn, grad, initBackend, mul, sum, variable } from "../src/index.js";
 import { exportGpt, gptConstants, gptData, gptForward, gptParams, initGpt } from "../src/entries/nn.js";
 import { activeBackend, onnxRuntime } from "../src/lower/backend.js";
 import type { OnnxRuntime } from "../src/lower/onnx/runtime.js";
@@ -93,6 +93,30 @@ describe("the traced plan", () => {
     const chain = compile({ y: dot(dot(A, B), C) }).onnx().opCounts;
     expect(chain.MatMul).toBe(2);
     expect(chain.Transpose ?? 0).toBe(0);
+  });
+
+  it("gives each output its own name: two outputs sharing a value, and an output that is an input", () => {
+    const x = variable("x", { i: 3 });
+    const y = mul(x, x);
+    const out = compile({ a: y, b: y, x, s: sum(y) }).runArrays({ x: [1, 2, 3] });
+    expect(Array.from(out.a.data)).toEqual([1, 4, 9]);
+    expect(Array.from(out.b.data)).toEqual([1, 4, 9]);
+    expect(Array.from(out.x.data)).toEqual([1, 2, 3]);
+    expect(Array.from(out.s.data)).toEqual([14]);
+  });
+
+  it("in float64, composes sinh, cosh, tan and rsqrt exactly (to 1e-12), and runs atan, asin, acos in float32 (to 1e-6)", () => {
+    const x = variable("x", { i: 6 });
+    const xs = Float64Array.of(-1.3, -0.4, 0.2, 0.7, 1.1, 1.4);
+    const within = (formula: string, tolerance: number): void => {
+      const y = fn(`float64Check${formula.length}`, formula)(x);
+      const got = compile({ y }, { dtype: "float64" }).runArrays({ x: xs }).y.data;
+      expect(got).toBeInstanceOf(Float64Array);
+      const want = evaluate(y, { x: xs }).data;
+      for (let k = 0; k < 6; k++) expect(Math.abs(got[k] - want[k]), `${formula} at x = ${xs[k]}`).toBeLessThan(tolerance * Math.max(1, Math.abs(want[k])));
+    };
+    within("sinh(x) + cosh(x) + tan(x) + x^2 + (x^2 + 1)^(-0.5)", 1e-12);
+    within("atan(x) + asin(x / 2) + acos(x / 2)", 1e-6);
   });
 
   it("opens one ONNX Runtime session per plan and runtime, and reuses it run after run", () => {
