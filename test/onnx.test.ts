@@ -159,7 +159,14 @@ describe("exportOnnx", () => {
     expect(Math.max(...Array.from(got, Math.abs))).toBeGreaterThan(0);
   });
 
-  it("passes onnx.checker.check_model (Debian's python3-onnx)", () => {
+  /** The GPT exported to its own file (each test writes what it reads, so it runs alone too). */
+  const exported = async (file: string): Promise<string> => {
+    await exportGpt(join(dir, file), config, initGpt(config, 9), { batch: 2 });
+    return join(dir, file);
+  };
+
+  it("passes onnx.checker.check_model (Debian's python3-onnx)", async () => {
+    const path = await exported("checked.onnx");
     expect(existsSync(path)).toBe(true);
     const result = spawnSync("/usr/bin/python3", ["-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True); print('ok')", path], { encoding: "utf8" });
     if (result.stderr.includes("No module named 'onnx'")) throw new Error("python3-onnx is not installed (apt-get install python3-onnx): the exported file cannot be checked");
@@ -167,7 +174,8 @@ describe("exportOnnx", () => {
     expect(result.stdout.trim()).toBe("ok");
   });
 
-  it("says what made it and what it computes, names every node, and declares its inputs' and outputs' shapes", () => {
+  it("says what made it and what it computes, names every node, and declares its inputs' and outputs' shapes", async () => {
+    const path = await exported("described.onnx");
     const script = [
       "import json, onnx, sys",
       "m = onnx.load(sys.argv[1])",

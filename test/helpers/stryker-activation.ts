@@ -6,9 +6,9 @@
  * would never be active. Activated here at run time, its code mutates every call the tests make
  * (what is computed at load time stays unmutated, so such a mutant can only be under-detected).
  * Modules also stay loaded from one mutant's run to the next, with the plans compiled in earlier
- * runs: they are forgotten here too, so each run plans and traces under its own mutant.
+ * runs: they are forgotten before every test (below).
  */
-import { beforeAll, inject } from "vitest";
+import { beforeAll, beforeEach, inject } from "vitest";
 import { clearCompiled } from "../../src/lower/compile.js";
 
 type StrykerContext = { globalNamespace: string; mode: string; activeMutant: string };
@@ -19,7 +19,13 @@ beforeAll(() => {
   const namespace = injected("globalNamespace");
   const global = globalThis as unknown as Record<string, { activeMutant?: string }>;
   (global[namespace] ??= {}).activeMutant = injected("activeMutant");
-  // Modules stay loaded from run to run, and with them the plans compiled (and ONNX graphs
-  // traced) in earlier runs: forget them, so that the tests plan and trace under this mutant.
+});
+
+// Modules stay loaded from run to run, and with them the plans compiled (and ONNX graphs traced)
+// by earlier tests and runs. Forgotten before every test — in the dry run too, so that each test
+// that compiles is recorded as covering the planning and tracing code it goes through, and in
+// each mutant's run, so that those tests plan and trace under the mutant.
+beforeEach(() => {
+  if (injected("mode") === undefined) return;
   clearCompiled();
 });
