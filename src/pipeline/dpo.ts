@@ -16,10 +16,10 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine } from "../train/optimizer.js";
 import { subSeed } from "../util/random.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint, loraMeta, loraSummary, type LoraSummary } from "./stage.js";
+import { epochBatch, evalProblems, finishedSummary, stageDir, type StageInternals, type StageOptions, stepZero, writeSummary, pick, testResult, type TestResult, type LabelBudget, labelBudget, upstreamCheckpoint, startingPolicy, loraMeta, loraSummary, type LoraSummary } from "./stage.js";
 import { type PairLabels, stagePairs } from "./pairs.js";
 import { fusedStageTrainer } from "../train/lora.js";
-import { type LoraOptions, loraModel } from "../nn/lora.js";
+import type { LoraOptions } from "../nn/lora.js";
 import { fusedOptimizer } from "../train/fusedStep.js";
 
 /** The objective's options a run size fixes (src/losses/dpo.ts and src/rl/dpo.ts document each). */
@@ -92,9 +92,7 @@ export async function dpo(options: StageOptions, overrides: Partial<DpoSettings>
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps });
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
   const loss: DpoObjective = dpoObjective(config, s.pairs, pick(s, OBJECTIVE_SETTINGS), s.lora);
-  // With LoRA the frozen base is the reference itself (TRL's PEFT reference: the adapters disabled).
-  const lora = s.lora === null ? null : loraModel(config, reference, s.lora, subSeed(seed, "dpo/lora"));
-  const params = lora === null ? (await loadCheckpoint(sftPath, { expectConfig: config })).params : lora.merged;
+  const { lora, params } = await startingPolicy(config, sftPath, reference, s.lora, seed, "dpo");
   const optimizer = fusedOptimizer(loss.objective, { lr: schedule, weightDecay: 0 });
   const sampled = s.labels === "verifier" ? await stagePairs({ size: options.size, root, seed }, config, internals) : null;
   const { train, validation } = sampled ?? preferenceDataset(settings.task, seed);

@@ -11,12 +11,11 @@ import { type Metrics, trainLoop } from "../train/loop.js";
 import { warmupCosine, adamW } from "../train/optimizer.js";
 import type { RunSize } from "./sizes.js";
 import { SIZES } from "./sizes.js";
-import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, loraMeta, loraSummary } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, startingPolicy, loraMeta, loraSummary } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { gradientTrainer } from "../train/trainer.js";
-import { type LoraOptions, loraModel } from "../nn/lora.js";
+import type { LoraOptions } from "../nn/lora.js";
 import { loraTrainer } from "../train/lora.js";
-import { subSeed } from "../util/random.js";
 
 /** The trainer's options a run size fixes (src/rl/grpo.ts documents each). */
 const TRAINER_SETTINGS = [
@@ -88,9 +87,7 @@ export async function grpo(options: StageOptions, overrides: Partial<GrpoSetting
   const sftPath = upstreamCheckpoint(root, options.size, "sft", "grpo");
   const reference = (await loadCheckpoint(sftPath, { expectConfig: config })).params;
   const schedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup, totalSteps: s.steps, minRatio: s.minLrRatio });
-  // With LoRA the frozen base is the reference itself (TRL's PEFT reference: the adapters disabled).
-  const lora = s.lora === null ? null : loraModel(config, reference, s.lora, subSeed(seed, "grpo/lora"));
-  const params = lora === null ? (await loadCheckpoint(sftPath, { expectConfig: config })).params : lora.merged;
+  const { lora, params } = await startingPolicy(config, sftPath, reference, s.lora, seed, "grpo");
   // No weight decay (TRL's default): decay would pull the policy toward 0, not toward the reference.
   const optimizer = adamW(lora === null ? params : lora.adapters, { lr: schedule, weightDecay: 0 });
   const trainerOptions: GrpoTrainerOptions = { ...pick(s, TRAINER_SETTINGS), rewardWeights: { correct: 1, format: 0.1, digits: s.digitCredit }, seed };

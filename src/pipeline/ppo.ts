@@ -20,12 +20,11 @@ import { configDifferences, loadCheckpoint } from "../train/checkpoint.js";
 import { trainLoop } from "../train/loop.js";
 import { adamW, warmupCosine } from "../train/optimizer.js";
 import { type RunSize, SIZES } from "./sizes.js";
-import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, loraMeta, loraSummary } from "./stage.js";
+import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint, startingPolicy, loraMeta, loraSummary } from "./stage.js";
 import { RicciError } from "../errors.js";
 import { type Trainer } from "../train/trainer.js";
 import { loraTrainer } from "../train/lora.js";
-import { type LoraOptions, loraModel } from "../nn/lora.js";
-import { subSeed } from "../util/random.js";
+import type { LoraOptions } from "../nn/lora.js";
 
 /** The trainer's options a run size fixes (src/rl/ppo.ts documents each). */
 const TRAINER_SETTINGS = [
@@ -119,9 +118,7 @@ export async function ppo(options: PpoStageOptions, overrides: Partial<PpoSettin
   const policySchedule = warmupCosine({ peak: s.lr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   const valueSchedule = warmupCosine({ peak: s.valueLr, warmupSteps: s.warmup * updatesPerStep, totalSteps: s.steps * updatesPerStep, minRatio: s.minLrRatio });
   // No weight decay (TRL's default): decay would pull the weights toward 0, not toward the reference.
-  // With LoRA the frozen base is the reference itself (TRL's PEFT reference: the adapters disabled).
-  const lora = s.lora === null ? null : loraModel(config, reference, s.lora, subSeed(seed, "ppo/lora"));
-  const policy = lora === null ? (await loadCheckpoint(sftPath, { expectConfig: config })).params : lora.merged;
+  const { lora, params: policy } = await startingPolicy(config, sftPath, reference, s.lora, seed, "ppo");
   const trained = lora === null ? policy : lora.adapters;
   const optimizer = adamW(trained, { lr: policySchedule, weightDecay: 0 });
   const value = initValueFromPolicy(config, reference);

@@ -12,8 +12,8 @@ import { type RunSize, SIZES } from "./sizes.js";
 import { RicciError } from "../errors.js";
 import type { Verifier } from "../rl/sampledPreferences.js";
 import type { PairSettings } from "./pairs.js";
-import { LORA_TARGETS, type LoraOptions, loraSizes } from "../nn/lora.js";
-import type { JsonValue } from "../train/checkpoint.js";
+import { LORA_TARGETS, type LoraModel, type LoraOptions, loraModel, loraSizes } from "../nn/lora.js";
+import { type JsonValue, loadCheckpoint } from "../train/checkpoint.js";
 
 /** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
 export interface StageOptions {
@@ -197,4 +197,18 @@ export interface LoraSummary {
 /** The summary's LoRA fields: `{ ...summary, ...loraSummary(config, s.lora) }`. */
 export function loraSummary(config: GptConfig, lora: LoraOptions | null): LoraSummary {
   return lora === null ? {} : { lora: { ...lora, alpha: lora.alpha ?? 2 * lora.rank, trainable: loraSizes(config, lora).trainable } };
+}
+
+/**
+ * The policy an RL stage trains from SFT (`sftPath`, whose weights `reference` already holds): a
+ * fresh copy of the SFT weights, or with `lora` adapters on `reference`, which stays frozen and is
+ * the KL reference itself (TRL's PEFT reference: the model with its adapters disabled); the
+ * policy is then the merged weights. `await startingPolicy(config, sftPath, reference, s.lora, seed, "grpo")`.
+ */
+export async function startingPolicy(
+  config: GptConfig, sftPath: string, reference: Params, lora: LoraOptions | null, seed: number, stage: string,
+): Promise<{ readonly lora: LoraModel | null; readonly params: Params }> {
+  if (lora === null) return { lora: null, params: (await loadCheckpoint(sftPath, { expectConfig: config })).params };
+  const model = loraModel(config, reference, lora, subSeed(seed, `${stage}/lora`));
+  return { lora: model, params: model.merged };
 }
