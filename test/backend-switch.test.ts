@@ -3,19 +3,12 @@
  * a backend by name or alias, switching between them, what is reported, and the host tensors
  * ONNX Runtime's outputs become. The backend active before this file is restored after it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BackendName, BACKENDS, activeBackend, describeBackend, hostTensor, initBackend, onnxRuntime, tf } from "../src/lower/backend.js";
+import { describe, expect, it } from "vitest";
+import { restoreBackendAfterFile } from "./helpers/backend.js";
+import { BACKENDS, activeBackend, describeBackend, hostTensor, initBackend, onnxRuntime, tf } from "../src/lower/backend.js";
 import { RicciError } from "../src/errors.js";
 
-let previous: BackendName | null = null;
-
-beforeAll(async () => {
-  previous = await initBackend();
-});
-
-afterAll(async () => {
-  if (previous !== null) await initBackend(previous);
-});
+restoreBackendAfterFile();
 
 describe("forcing a backend", () => {
   it("by name: each tfjs backend that is installed, then ONNX Runtime, each reported as it runs", async () => {

@@ -4,18 +4,13 @@
  * runSync, runArrays) agreeing on ONNX Runtime and on tfjs (wasm). The backend active before this
  * file is restored after it.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BackendName, initBackend } from "../src/lower/backend.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { restoreBackendAfterFile } from "./helpers/backend.js";
+import { initBackend } from "../src/lower/backend.js";
 import { add, compile, dot, exp, mul, sum, tf, variable } from "../src/index.js";
 import { topologicalOrder } from "../src/dsl/expr.js";
 
-let previous: BackendName | null = null;
-beforeAll(async () => {
-  previous = await initBackend();
-});
-afterAll(async () => {
-  if (previous !== null) await initBackend(previous);
-});
+restoreBackendAfterFile();
 
 const x = variable("x", { b: 2, i: 3 });
 const W = variable("W", { i: 3, o: 2 });

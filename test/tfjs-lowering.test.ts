@@ -6,8 +6,9 @@
  * (vitest.stryker.config.ts) sees of that target, and it checks what only the eager runner has:
  * its tensor bookkeeping (nothing leaked, inputs never disposed) and the rank-2 transpose route.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { activeBackend, describeBackend, initBackend, type BackendName } from "../src/lower/backend.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { restoreBackendAfterFile } from "./helpers/backend.js";
+import { activeBackend, describeBackend, initBackend } from "../src/lower/backend.js";
 import { type Expr, add, compile, dot, evaluate, fn, gather, grad, mul, sum, tanh, tf, transpose, variable } from "../src/index.js";
 import { firstMismatch, seededValues } from "./helpers/oracle.js";
 import { cases, instantiate, sizesOfExpr } from "./helpers/primitive-cases.js";
@@ -16,15 +17,9 @@ const F32_TOL = 1e-4;
 const toFloat32 = (x: Float64Array): Float64Array => Float64Array.from(Float32Array.from(x));
 const mismatch = (got: ArrayLike<number>, want: ArrayLike<number>): string | null => firstMismatch(got, want, F32_TOL);
 
-let previous: BackendName | null = null;
-
+restoreBackendAfterFile();
 beforeAll(async () => {
-  previous = await initBackend();
   await initBackend("wasm");
-});
-
-afterAll(async () => {
-  if (previous !== null) await initBackend(previous);
 });
 
 describe("the wasm backend is the active one", () => {
