@@ -33,9 +33,9 @@ import { exactMatch } from "../src/rl/evaluate.js";
 import { grpoTrainer } from "../src/rl/grpo.js";
 import { loadCheckpoint } from "../src/train/checkpoint.js";
 import { fusedOptimizer } from "../src/train/fusedStep.js";
-import { loraTrainer } from "../src/train/lora.js";
+import { fusedStageTrainer, loraTrainer } from "../src/train/lora.js";
 import { adamW, warmupCosine } from "../src/train/optimizer.js";
-import { type Trainer, fusedTrainer, gradientTrainer } from "../src/train/trainer.js";
+import { type Trainer, gradientTrainer } from "../src/train/trainer.js";
 import { makeRng, subSeed } from "../src/util/random.js";
 
 const SFT_STEPS = 1200; // the ci SFT stage's
@@ -74,9 +74,7 @@ async function sftRun(lora: LoraOptions | null, lr: number): Promise<Record<stri
   const params: Params = model === null ? start : model.merged;
   const optimizer = fusedOptimizer(lm.objective, { lr: warmupCosine({ peak: lr, warmupSteps: s.warmup, totalSteps: SFT_STEPS }) });
   const batch = (step: number) => lm.inputs(sftBatch(examples, charTokenizer, s.batch, config.context, makeRng(subSeed(0, `sft/${step}/0`))));
-  const trainer = model === null
-    ? fusedTrainer({ config, params, optimizer, batch })
-    : loraTrainer(fusedTrainer({ config, params: model.adapters, optimizer, batch: (step) => ({ ...batch(step), ...model.base }) }), model);
+  const trainer = fusedStageTrainer({ config, params, optimizer, batch }, model);
   const { msPerStep, history } = await timed(trainer, SFT_STEPS);
   const { validation } = arithmeticProblems(settings.task);
   const heldOut = Array.from({ length: Math.floor(256 / s.batch) }, (_, i) => packSft(validation.slice(i * s.batch, (i + 1) * s.batch).map(formatExample), charTokenizer, config.context));

@@ -34,10 +34,13 @@ export interface LoraOptions {
 /** The rank edge of the adapters. */
 const RANK = "lora";
 
+/** PEFT's lora_alpha of `lora`: as given, else 2·rank. */
+export const loraAlpha = (lora: LoraOptions): number => lora.alpha ?? 2 * lora.rank;
+
 /** alpha/rank, after checking the options. */
 export function loraScale(lora: LoraOptions): number {
   if (!(Number.isInteger(lora.rank) && lora.rank >= 1)) throw new RicciError(`lora: rank must be a positive integer, got ${lora.rank}`);
-  const alpha = lora.alpha ?? 2 * lora.rank;
+  const alpha = loraAlpha(lora);
   if (!(alpha > 0 && Number.isFinite(alpha))) throw new RicciError(`lora: alpha must be a positive number, got ${alpha}`);
   for (const t of lora.targets ?? []) if (!(t in INPUT_EDGES)) throw new RicciError(`lora: unknown target "${t}" (one of ${LORA_TARGETS.join(", ")})`);
   return alpha / lora.rank;

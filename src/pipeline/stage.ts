@@ -12,7 +12,7 @@ import { type RunSize, SIZES } from "./sizes.js";
 import { RicciError } from "../errors.js";
 import type { Verifier } from "../rl/sampledPreferences.js";
 import type { PairSettings } from "./pairs.js";
-import { LORA_TARGETS, type LoraModel, type LoraOptions, loraModel, loraSizes } from "../nn/lora.js";
+import { LORA_TARGETS, type LoraModel, type LoraOptions, loraAlpha, loraModel, loraSizes } from "../nn/lora.js";
 import { type JsonValue, loadCheckpoint } from "../train/checkpoint.js";
 
 /** Where and how a stage runs: `{ size: "ci", root: "runs", seed: 0 }`. */
@@ -185,7 +185,7 @@ export function pick<T extends object, K extends keyof T>(o: T, keys: readonly K
 /** LoRA's options as the JSON a checkpoint's meta keeps (null: full fine-tuning), alpha resolved. */
 export function loraMeta(lora: LoraOptions | null): JsonValue {
   if (lora === null) return null;
-  return { rank: lora.rank, alpha: lora.alpha ?? 2 * lora.rank, targets: [...(lora.targets ?? LORA_TARGETS)] };
+  return { rank: lora.rank, alpha: loraAlpha(lora), targets: [...(lora.targets ?? LORA_TARGETS)] };
 }
 
 /** What a stage's summary says of LoRA: absent for full fine-tuning. */
@@ -196,7 +196,7 @@ export interface LoraSummary {
 
 /** The summary's LoRA fields: `{ ...summary, ...loraSummary(config, s.lora) }`. */
 export function loraSummary(config: GptConfig, lora: LoraOptions | null): LoraSummary {
-  return lora === null ? {} : { lora: { ...lora, alpha: lora.alpha ?? 2 * lora.rank, trainable: loraSizes(config, lora).trainable } };
+  return lora === null ? {} : { lora: { ...lora, alpha: loraAlpha(lora), trainable: loraSizes(config, lora).trainable } };
 }
 
 /**
