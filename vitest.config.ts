@@ -11,6 +11,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores in CI: tests that train or compile are CPU-bound, more workers only contend.
     maxWorkers: 2,
+    // toThrow("message") also requires an Error to be thrown (chai passes `throw undefined`).
+    setupFiles: ["test/helpers/strict-throw.ts"],
     projects: [
       // Everything on the default backend (ONNX Runtime where onnxruntime-node loads).
       { extends: true, test: { name: "default", include: ["test/**/*.test.ts"] } },

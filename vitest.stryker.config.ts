@@ -28,6 +28,8 @@ export const coreTests = [
   "test/expr.test.ts",
   "test/onnx-runtime.test.ts",
   "test/compile.test.ts",
+  "test/onnx-graph.test.ts",
+  "test/build.test.ts",
 ];
 
 export default defineConfig({
@@ -38,7 +40,7 @@ export default defineConfig({
     isolate: false,
     include: coreTests,
     // Static mutants (code that also runs while modules load) activated at run time: see the file.
-    setupFiles: ["test/helpers/stryker-activation.ts"],
+    setupFiles: ["test/helpers/strict-throw.ts", "test/helpers/stryker-activation.ts"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

@@ -57,8 +57,8 @@ export class OnnxGraph implements TensorOps<string> {
     return name;
   }
 
-  /** The static shape of a recorded value. */
-  private shapeOf(name: string): readonly number[] {
+  /** The static shape of a recorded value (inferred when its node was recorded). */
+  shapeOf(name: string): readonly number[] {
     const shape = this.shapes.get(name);
     if (shape === undefined) throw new Error(`OnnxGraph: no shape recorded for "${name}"`);
     return shape;
