@@ -1,9 +1,13 @@
 /**
  * Backend selection in one process (test/backend.test.ts starts a fresh process per case): forcing
  * a backend by name or alias, switching between them, what is reported, and the host tensors
- * ONNX Runtime's outputs become. The backend active before this file is restored after it.
+ * ONNX Runtime's outputs become. A backend module loads once per process, so what happens before
+ * and at the first choice is tested on fresh instances of the module (a query string makes vite
+ * load it anew), with ONNX Runtime present or mocked away. The backend active before this file is
+ * restored after it.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import type * as Backend from "../src/lower/backend.js";
 import { restoreBackendAfterFile } from "./helpers/backend.js";
 import { BACKENDS, activeBackend, describeBackend, hostTensor, initBackend, onnxRuntime, tf } from "../src/lower/backend.js";
 import { RicciError } from "../src/errors.js";
@@ -87,5 +91,86 @@ describe("host tensors", () => {
     // and the glue backend (wasm) computes with it.
     expect(Array.from(tf.add(t, 1).dataSync())).toEqual([10, 3, 4, 5, 6, 7]);
     t.dispose();
+  });
+});
+
+describe("the first choice, on a fresh instance of the module", () => {
+  let instance = 0;
+  let glue = "";
+  const fresh = async (): Promise<typeof Backend> =>
+    (await import(/* @vite-ignore */ `../src/lower/backend.js?instance=${++instance}`)) as typeof Backend;
+  const savedEnv = process.env.RICCI_BACKEND;
+
+  beforeAll(() => {
+    glue = tf.getBackend();
+    delete process.env.RICCI_BACKEND;
+  });
+  afterEach(() => {
+    vi.doUnmock("../src/lower/onnx/runtime.js");
+    vi.restoreAllMocks();
+  });
+  afterAll(async () => {
+    if (savedEnv !== undefined) process.env.RICCI_BACKEND = savedEnv;
+    // The fresh instances moved tfjs; the shared module still holds its choice, so put tfjs back under it.
+    await tf.setBackend(glue);
+  });
+
+  it("before it, no backend is reported", async () => {
+    const backend = await fresh();
+    expect(backend.activeBackend()).toBeNull();
+    expect(backend.onnxRuntime()).toBeNull();
+    expect(backend.describeBackend()).toBe("no backend yet");
+  });
+
+  it("is ONNX Runtime when it loads, with wasm for the glue; later calls keep it", async () => {
+    const backend = await fresh();
+    const first = backend.initBackend();
+    expect(await first).toBe("onnx");
+    expect(backend.activeBackend()).toBe("onnx");
+    expect(backend.onnxRuntime()).not.toBeNull();
+    expect(tf.getBackend()).toBe("wasm");
+    expect(backend.initBackend()).toBe(first);
+    expect(backend.describeBackend()).toMatch(/^onnx \(ONNX Runtime \d+\.\d+\.\d+, \d+ threads?, cpu; tfjs wasm for glue\)$/);
+  });
+
+  it("without ONNX Runtime: the first tfjs backend that loads, with a one-line notice of why", async () => {
+    vi.doMock("../src/lower/onnx/runtime.js", () => ({ loadOnnxRuntime: () => "onnxruntime-node could not be loaded (mocked away)" }));
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const backend = await fresh();
+    expect(await backend.initBackend()).toBe("wasm");
+    expect(backend.onnxRuntime()).toBeNull();
+    expect(backend.describeBackend()).toBe("wasm (tfjs wasm)");
+    expect(warn.mock.calls).toEqual([["ricci: onnxruntime-node could not be loaded (mocked away); compiled graphs run on tfjs instead (slower)"]]);
+  });
+
+  it("forcing ONNX Runtime where it does not load is refused with the reason, and nothing is chosen", async () => {
+    vi.doMock("../src/lower/onnx/runtime.js", () => ({ loadOnnxRuntime: () => "onnxruntime-node could not be loaded (mocked away)" }));
+    const backend = await fresh();
+    await expect(backend.initBackend("onnx")).rejects.toThrow(new RicciError('backend "onnx" could not be loaded: onnxruntime-node could not be loaded (mocked away)'));
+    expect(backend.activeBackend()).toBeNull();
+    expect(backend.describeBackend()).toBe("no backend yet");
+    // The next call chooses afresh.
+    expect(await backend.initBackend("cpu")).toBe("cpu");
+    expect(backend.describeBackend()).toBe("cpu (tfjs cpu)");
+  });
+
+  it("a forced tfjs backend that fails leaves the one that was running", async () => {
+    const backend = await fresh();
+    expect(await backend.initBackend("wasm")).toBe("wasm");
+    await expect(backend.initBackend("node")).rejects.toThrow(RicciError);
+    expect(backend.activeBackend()).toBe("wasm");
+    expect(await backend.initBackend()).toBe("wasm");
+    expect(tf.getBackend()).toBe("wasm");
+  });
+
+  it("RICCI_BACKEND is read at the first call", async () => {
+    const backend = await fresh();
+    process.env.RICCI_BACKEND = "cpu";
+    try {
+      expect(await backend.initBackend()).toBe("cpu");
+      expect(backend.onnxRuntime()).toBeNull();
+    } finally {
+      delete process.env.RICCI_BACKEND;
+    }
   });
 });
