@@ -84,6 +84,29 @@ describe("OnnxGraph's recorded shapes are the shapes ONNX Runtime computes", () 
     });
   });
 
+  it("for elementwise ops whose first operand is the smaller one", () => {
+    const g = new OnnxGraph("float32");
+    const inputs = { bias: [4], a: [2, 3, 4] };
+    const bias = g.input("bias", inputs.bias);
+    const a = g.input("a", inputs.a);
+    const values: Record<string, string> = {
+      add: g.binary("add", bias, a),
+      sub: g.binary("sub", g.scalar(1), a),
+      mul: g.binary("mul", bias, a),
+      pow: g.binary("pow", g.scalar(2), a),
+      minimum: g.binary("minimum", bias, a),
+      maximum: g.binary("maximum", bias, a),
+      greater: g.binary("greater", bias, a),
+      greaterEqual: g.binary("greaterEqual", g.scalar(0), a),
+    };
+    expect(g.opCounts().Expand).toBeUndefined();
+    const computed = runGraph(g, inputs, values);
+    for (const [k, v] of Object.entries(values)) {
+      expect([k, [...g.shapeOf(v)]]).toEqual([k, [2, 3, 4]]);
+      expect([k, [...computed[k].dims]]).toEqual([k, [2, 3, 4]]);
+    }
+  });
+
   it("for a batched MatMul whose batch axes broadcast", () => {
     const g = new OnnxGraph("float32");
     const inputs = { p: [1, 3, 2, 4], q: [5, 1, 4, 2] };
@@ -138,6 +161,55 @@ describe("an operand broadcast along an inner axis is expanded when the copy is 
     expect(g.opCounts()).toEqual({ Expand: 2, Sub: 2 });
     const out = runGraph(g, { a: [64, 3, 4], column: [3, 1] }, { left, right });
     out.left.data.forEach((v, i) => expect(v).toBeCloseTo(-out.right.data[i], 6));
+  });
+});
+
+describe("the encoded model", () => {
+  const holds = (model: Uint8Array, text: string): boolean => Buffer.from(model).includes(text);
+  const io = (g: OnnxGraph, outputs: Record<string, string>) =>
+    g.encode("m", [{ name: "x", type: "float32", dims: [3] }], Object.entries(outputs).map(([name, value]) => ({ name, value, dims: g.shapeOf(value) })));
+
+  it("names a node's value after the one output that is it, with no copy", () => {
+    const g = new OnnxGraph("float32");
+    const y = g.unary("exp", g.input("x", [3]));
+    const model = io(g, { y });
+    expect(holds(model, "Identity")).toBe(false);
+    expect(holds(model, y)).toBe(false);
+    const session = runtime.session(model);
+    const out = session.run({ x: runtime.tensor("float32", Float32Array.of(0, 1, 2), [3]) }, ["y"]).y;
+    expect(Array.from(out.data)).toEqual(Array.from(Float32Array.of(1, Math.E, Math.exp(2))));
+    session.dispose();
+  });
+
+  it("copies an input, or a value two outputs share, through an Identity", () => {
+    const g = new OnnxGraph("float32");
+    const x = g.input("x", [3]);
+    const y = g.unary("exp", x);
+    const model = io(g, { same: x, first: y, second: y });
+    expect(holds(model, "Identity")).toBe(true);
+    const session = runtime.session(model);
+    const out = session.run({ x: runtime.tensor("float32", Float32Array.of(0, 1, 2), [3]) }, ["same", "first", "second"]);
+    expect(Array.from(out.same.data)).toEqual([0, 1, 2]);
+    expect(Array.from(out.first.data)).toEqual(Array.from(out.second.data));
+    session.dispose();
+  });
+
+  it("holds only the constants some node uses", () => {
+    const g = new OnnxGraph("float32");
+    const unused = g.scalar(42);
+    const used = g.scalar(2);
+    const y = g.binary("mul", g.input("x", [3]), used);
+    const model = io(g, { y });
+    expect(holds(model, used)).toBe(true);
+    expect(holds(model, unused)).toBe(false);
+  });
+
+  it("in float32, an op with an ONNX kernel is one node of that kernel", () => {
+    for (const [op, kernel] of [["softplus", "Softplus"], ["sinh", "Sinh"], ["cosh", "Cosh"], ["tan", "Tan"], ["erf", "Erf"]] as const) {
+      const g = new OnnxGraph("float32");
+      g.unary(op, g.input("x", [3]));
+      expect(g.opCounts()).toEqual({ [kernel]: 1 });
+    }
   });
 });
 
