@@ -106,9 +106,25 @@ describe("the first choice, on a fresh instance of the module", () => {
     delete process.env.RICCI_BACKEND;
   });
   afterEach(() => {
-    vi.doUnmock("../src/lower/onnx/runtime.js");
+    for (const path of mocked) vi.doUnmock(path);
     vi.restoreAllMocks();
   });
+  const mocked = ["../src/lower/onnx/runtime.js", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-backend-cpu"];
+  /** A module whose import fails, as a package that is missing or broken does. */
+  const failing = (path: string): void => {
+    vi.doMock(path, () => {
+      throw new Error(`${path} mocked as missing`);
+    });
+  };
+  /** tfjs-node's stand-in: on import it registers a "tensorflow" backend (tfjs's cpu kernels under that name). */
+  const fakeTfjsNode = (path: string): void => {
+    vi.doMock(path, () => {
+      const cpu = tf.findBackend("cpu");
+      if (cpu === null) throw new Error("the cpu backend is not registered");
+      tf.registerBackend("tensorflow", () => cpu);
+      return {};
+    });
+  };
   afterAll(async () => {
     if (savedEnv !== undefined) process.env.RICCI_BACKEND = savedEnv;
     // The fresh instances moved tfjs; the shared module still holds its choice, so put tfjs back under it.
@@ -161,6 +177,63 @@ describe("the first choice, on a fresh instance of the module", () => {
     expect(backend.activeBackend()).toBe("wasm");
     expect(await backend.initBackend()).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
+  });
+
+  it("tfjs-node and tfjs-node-gpu, when installed, run as tfjs's \"tensorflow\" backend", async () => {
+    for (const [name, path] of [["node", "@tensorflow/tfjs-node"], ["node-gpu", "@tensorflow/tfjs-node-gpu"]] as const) {
+      fakeTfjsNode(path);
+      try {
+        const backend = await fresh();
+        expect(await backend.initBackend(name)).toBe(name);
+        expect(tf.getBackend()).toBe("tensorflow");
+        expect(backend.describeBackend()).toBe(`${name} (tfjs tensorflow)`);
+        expect(backend.onnxRuntime()).toBeNull();
+      } finally {
+        vi.doUnmock(path);
+        tf.removeBackend("tensorflow");
+        await tf.setBackend(glue);
+      }
+    }
+  });
+
+  it("a tfjs backend that does not load is refused with its name; without wasm, ONNX Runtime's glue is cpu", async () => {
+    failing("@tensorflow/tfjs-backend-wasm");
+    const backend = await fresh();
+    await expect(backend.initBackend("wasm")).rejects.toThrow(new RicciError('backend "wasm" could not be loaded: tfjs backend "wasm" did not load'));
+    expect(await backend.initBackend("onnx")).toBe("onnx");
+    expect(tf.getBackend()).toBe("cpu");
+    expect(backend.describeBackend()).toMatch(/; tfjs cpu for glue\)$/);
+  });
+
+  it("with no tfjs backend at all, ONNX Runtime is refused for want of glue and nothing loads", async () => {
+    failing("@tensorflow/tfjs-backend-wasm");
+    failing("@tensorflow/tfjs-backend-cpu");
+    const backend = await fresh();
+    await expect(backend.initBackend("onnx")).rejects.toThrow(new RicciError('backend "onnx" could not be loaded: no tfjs backend for the glue around ONNX Runtime'));
+    vi.doMock("../src/lower/onnx/runtime.js", () => ({ loadOnnxRuntime: () => "onnxruntime-node could not be loaded (mocked away)" }));
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const none = await fresh();
+    await expect(none.initBackend()).rejects.toThrow(new RicciError("no backend could be loaded (tried onnx, node-gpu, node, wasm, cpu)"));
+  });
+
+  it("describes ONNX Runtime's threads and providers as loaded", async () => {
+    const runtime = { version: "1.2.3", threads: 1, providers: ["cuda", "cpu"], tensor: () => null, session: () => null };
+    vi.doMock("../src/lower/onnx/runtime.js", () => ({ loadOnnxRuntime: () => runtime }));
+    const backend = await fresh();
+    expect(await backend.initBackend("onnx")).toBe("onnx");
+    expect(backend.onnxRuntime()).toBe(runtime);
+    expect(backend.describeBackend()).toBe("onnx (ONNX Runtime 1.2.3, 1 thread, cuda+cpu; tfjs wasm for glue)");
+  });
+
+  it("host tensors keep tfjs's cpu backend quiet (it would advise installing tfjs-node on its first write)", async () => {
+    const backend = await fresh();
+    await backend.initBackend("onnx");
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    (tf.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = true;
+    const t = backend.hostTensor(Float32Array.of(1, 2), [2]);
+    expect(Array.from(t.dataSync())).toEqual([1, 2]);
+    t.dispose();
+    expect(warn).not.toHaveBeenCalled();
   });
 
   it("RICCI_BACKEND is read at the first call", async () => {

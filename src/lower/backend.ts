@@ -57,7 +57,8 @@ async function tryTfjs(name: TfjsBackendName): Promise<boolean> {
 async function tryOnnx(): Promise<true | string> {
   const runtime = loadOnnxRuntime();
   if (typeof runtime === "string") return runtime;
-  await loaders.cpu.load(); // registers the cpu backend, which holds ONNX Runtime's outputs (hostTensor)
+  // Registers the cpu backend, which holds ONNX Runtime's outputs (hostTensor; without it they are copied).
+  await loaders.cpu.load().catch(() => undefined);
   if (!(await tryTfjs("wasm")) && !(await tryTfjs("cpu"))) return "no tfjs backend for the glue around ONNX Runtime";
   onnx = runtime;
   return true;
