@@ -3,6 +3,7 @@
  * environment. `loadOnnxRuntime` loads once per module instance, so each case imports a fresh
  * instance of the module (a query string makes vite load it anew) with its environment set.
  */
+import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, it } from "vitest";
 import type * as Runtime from "../src/lower/onnx/runtime.js";
@@ -48,6 +49,22 @@ describe("loading ONNX Runtime", () => {
     expect(y.dims).toEqual([4]);
     expect(Array.from(y.data)).toEqual([3, -3, 8, 1]);
     session.dispose();
+  });
+
+  it("gives each session a pool of RICCI_THREADS threads, the calling thread included, ended by dispose", async () => {
+    const threadsOfProcess = (): number => readdirSync("/proc/self/task").length;
+    const added: Record<string, number> = {};
+    for (const n of [1, 3]) {
+      const runtime = (await freshRuntime({ RICCI_THREADS: String(n) })).loadOnnxRuntime();
+      if (typeof runtime === "string") throw new Error(runtime);
+      const before = threadsOfProcess();
+      const session = runtime.session(model());
+      added[n] = threadsOfProcess() - before;
+      session.dispose();
+      // Disposing the session ends its pool at once, without waiting for a collection.
+      expect(threadsOfProcess()).toBe(before);
+    }
+    expect(added).toEqual({ 1: 0, 3: 2 });
   });
 
   it("lists RICCI_ONNX_PROVIDERS in order, lower-cased and trimmed, with cpu added last when missing", async () => {
