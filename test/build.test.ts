@@ -56,6 +56,8 @@ describe("leaves", () => {
     refuses(() => variable("a b"), 'variable name "a b" is not an identifier');
     refuses(() => variable(""), 'variable name "" is not an identifier');
     refuses(() => variable(7 as never), 'variable name "7" is not an identifier');
+    // Not a string, even one that prints as an identifier.
+    refuses(() => variable(["x"] as never), 'variable name "x" is not an identifier');
   });
 
   it("constant, zeros, ones: the value over the edges given (sizes or a list of edges)", () => {
@@ -79,6 +81,7 @@ describe("leaves", () => {
     expect(kindOf(delta(d.edges), "delta")).toBe(d);
     refuses(() => delta({}), "delta: needs at least one edge");
     refuses(() => delta({ i: 3, j: 2 }), "delta: all edges must have the same size, got {i: 3, j: 2}");
+    refuses(() => delta({ i: 0 }), 'delta: edge "i" has size 0; sizes are positive integers');
   });
 
   it("oneHot: the index's edges then the new one", () => {
@@ -90,6 +93,7 @@ describe("leaves", () => {
     refuses(() => oneHot(ids, {}), "oneHot: give exactly one new edge, got {}");
     refuses(() => oneHot(ids, { v: 5, w: 2 }), "oneHot: give exactly one new edge, got {v: 5, w: 2}");
     refuses(() => oneHot(ids, { t: 5 }), 'oneHot: new edge "t" already exists in the index {t: 4}');
+    refuses(() => oneHot(ids, { v: 1.5 }), 'oneHot: edge "v" has size 1.5; sizes are positive integers');
   });
 
   it("gather: the table's rows picked by the index", () => {
@@ -112,10 +116,13 @@ describe("products", () => {
     expect(p.factors).toEqual([x, w]);
     refuses(() => einsum([x, w], ["a", "a"]), "product: output edges [a, a] repeat a name");
     refuses(() => einsum([x, w], ["z"]), 'product: output edge "z" is not an edge of any factor {a: 2, b: 3} · {b: 3, c: 4}');
+    refuses(() => einsum([x, variable("v", { b: 4 })], ["a"]), 'product: edge "b" has size 3 in operand 1 but size 4 in operand 2');
   });
 
   it("a zero factor makes zeros over the output edges", () => {
     const x = xOf();
+    const wider = kindOf(mul(x, zeros({ c: 4 })), "constant");
+    expect([wider.value, names(wider)]).toEqual([0, ["a:2", "b:3", "c:4"]]);
     const z = kindOf(mul(x, zeros({ b: 3 })), "constant");
     expect([z.value, names(z)]).toEqual([0, ["a:2", "b:3"]]);
     const s = kindOf(dot(x, 0), "constant");
@@ -146,6 +153,9 @@ describe("products", () => {
     expect(broadcast.factors).toHaveLength(2);
     const twice = kindOf(mul(x, constant(3, { c: 4 })), "product");
     expect(twice.factors).toHaveLength(2);
+    // Partly covered: it stays, for the edge it adds.
+    const partly = kindOf(mul(x, constant(2, { a: 2, c: 4 })), "product");
+    expect(partly.factors).toEqual([x, constant(2, { a: 2, c: 4 })]);
     // Two ones tensors over the same edge: one covers the other, the last one stays.
     const onlyOnes = kindOf(mul(ones({ c: 2 }), ones({ c: 2 })), "constant");
     expect([onlyOnes.value, names(onlyOnes)]).toEqual([1, ["c:2"]]);
@@ -357,8 +367,9 @@ describe("elementwise functions", () => {
     expect(Array.from(evaluate(clip(x, 2, 5), { x: [[1, 2, 3], [4, 5, 6]] }).data)).toEqual([2, 2, 3, 4, 5, 5]);
     expect(clip(x, 3, 3).edges).toEqual(x.edges);
     refuses(() => clip(x, 5, 2), "clip: lower bound 5 exceeds upper bound 2");
-    const lo = variable("lo");
-    expect(() => clip(x, lo, 2)).not.toThrow();
+    // Bounds are compared only when both are constants.
+    expect(() => clip(x, variable("lo"), 2)).not.toThrow();
+    expect(() => clip(x, 5, variable("hi"))).not.toThrow();
   });
 
   it("where picks a where the mask is 1, b where it is 0; edges must agree in size", () => {
