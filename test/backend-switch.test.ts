@@ -116,12 +116,18 @@ describe("the first choice, on a fresh instance of the module", () => {
       throw new Error(`${path} mocked as missing`);
     });
   };
-  /** tfjs-node's stand-in: on import it registers a "tensorflow" backend (tfjs's cpu kernels under that name). */
-  const fakeTfjsNode = (path: string): void => {
+  /**
+   * tfjs-node's stand-in: on import it registers a "tensorflow" backend, tfjs's cpu kernels under
+   * that name, or (`broken`) one whose initialisation fails, as with a missing libtensorflow.
+   */
+  const fakeTfjsNode = (path: string, broken = false): void => {
     vi.doMock(path, () => {
       const cpu = tf.findBackend("cpu");
       if (cpu === null) throw new Error("the cpu backend is not registered");
-      tf.registerBackend("tensorflow", () => cpu);
+      tf.registerBackend("tensorflow", () => {
+        if (broken) throw new Error("libtensorflow.so.2: cannot open shared object file");
+        return cpu;
+      });
       return {};
     });
   };
@@ -193,6 +199,30 @@ describe("the first choice, on a fresh instance of the module", () => {
         tf.removeBackend("tensorflow");
         await tf.setBackend(glue);
       }
+    }
+  });
+
+  it("tfjs-node installed but failing to initialise is refused, and the running backend stays", async () => {
+    fakeTfjsNode("@tensorflow/tfjs-node", true);
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const backend = await fresh();
+      expect(await backend.initBackend("wasm")).toBe("wasm");
+      await expect(backend.initBackend("node")).rejects.toThrow(new RicciError('backend "node" could not be loaded: @tensorflow/tfjs-node is not installed or did not load'));
+      expect(backend.activeBackend()).toBe("wasm");
+    } finally {
+      tf.removeBackend("tensorflow");
+      await tf.setBackend(glue);
+    }
+  });
+
+  it("an empty name or RICCI_BACKEND chooses as if none were given", async () => {
+    expect(await (await fresh()).initBackend("")).toBe("onnx");
+    process.env.RICCI_BACKEND = "";
+    try {
+      expect(await (await fresh()).initBackend()).toBe("onnx");
+    } finally {
+      delete process.env.RICCI_BACKEND;
     }
   });
 
