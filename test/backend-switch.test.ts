@@ -255,13 +255,17 @@ describe("the first choice, on a fresh instance of the module", () => {
     expect(backend.describeBackend()).toBe("onnx (ONNX Runtime 1.2.3, 1 thread, cuda+cpu; tfjs wasm for glue)");
   });
 
-  it("host tensors keep tfjs's cpu backend quiet (it would advise installing tfjs-node on its first write)", async () => {
+  it("the first host tensor wraps its buffer and keeps tfjs's cpu backend quiet (it would advise installing tfjs-node on its first write)", async () => {
     const backend = await fresh();
     await backend.initBackend("onnx");
     const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
     (tf.findBackend("cpu") as unknown as { firstUse: boolean }).firstUse = true;
-    const t = backend.hostTensor(Float32Array.of(1, 2), [2]);
-    expect(Array.from(t.dataSync())).toEqual([1, 2]);
+    const data = Float32Array.of(1, 2);
+    const t = backend.hostTensor(data, [2]);
+    expect(t.shape).toEqual([2]);
+    // The first host tensor of a process already wraps its buffer, without a copy.
+    data[1] = 7;
+    expect(Array.from(t.dataSync())).toEqual([1, 7]);
     t.dispose();
     expect(warn).not.toHaveBeenCalled();
   });
