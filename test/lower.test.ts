@@ -85,6 +85,21 @@ describe("contraction planning", () => {
     );
   });
 
+  it("lowers products with constant tensor factors: one that adds an edge, one summed away, constants alone", async () => {
+    const x = variable("x", { a: 2, b: 3 });
+    const threes = constant(3, { c: 4 });
+    const outputs = {
+      widened: mul(x, threes),
+      summedAway: sum(mul(x, threes), "c"),
+      constantsOnly: mul(constant(2, { c: 2 }), constant(3, { d: 2 })),
+      constantsSummed: einsum([constant(2, { c: 2 }), constant(3, { d: 2 })], []),
+    };
+    // The builders keep these constants as factors (they carry an edge no other factor has).
+    expect(Object.values(outputs).map((e) => e.kind)).toEqual(["product", "product", "product", "product"]);
+    await compiledMatchesReference(outputs, randomInputs([x]));
+    expect(Array.from(evaluate(outputs.constantsSummed, {}).data)).toEqual([24]);
+  });
+
   it("lowers delta (identity) and one-hot factors", async () => {
     const M = variable("M", { i: 4, j: 4 });
     const ids = variable("ids", { t: 3 });
