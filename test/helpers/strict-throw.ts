@@ -10,6 +10,8 @@
 import { chai } from "vitest";
 
 type Matcher = (this: Chai.AssertionStatic, expected?: unknown) => unknown;
+/** What `thrown` holds until the subject throws (it may throw undefined or null). */
+const NOTHING = Symbol("nothing thrown");
 
 for (const name of ["toThrow", "toThrowError"]) {
   chai.util.overwriteMethod(chai.Assertion.prototype, name, (original: Matcher) =>
@@ -19,19 +21,18 @@ for (const name of ["toThrow", "toThrowError"]) {
       if (!checksMessage || chai.util.flag(this, "negate") || chai.util.flag(this, "promise") || typeof subject !== "function") {
         return original.call(this, expected);
       }
-      let thrown: { value: unknown } | null = null;
+      let thrown: unknown = NOTHING;
       chai.util.flag(this, "object", () => {
         try {
           return (subject as () => unknown)();
         } catch (error) {
-          thrown = { value: error };
+          thrown = error;
           throw error;
         }
       });
       const result = original.call(this, expected);
-      const caught = thrown as { value: unknown } | null;
-      if (caught !== null && !(caught.value instanceof Error)) {
-        throw new chai.AssertionError(`expected an Error whose message matches ${String(expected)}, but ${String(caught.value)} was thrown`);
+      if (thrown !== NOTHING && !(thrown instanceof Error)) {
+        throw new chai.AssertionError(`expected an Error whose message matches ${String(expected)}, but ${String(thrown)} was thrown`);
       }
       return result;
     },
