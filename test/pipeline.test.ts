@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../src/index.js";
 import { pretrain } from "../src/pipeline/pretrain.js";
 import { runStageProcesses } from "../src/pipeline/processes.js";
+import { stageSeeds } from "../src/pipeline/seeds.js";
 import { sft } from "../src/pipeline/sft.js";
 
 const root = mkdtempSync(join(tmpdir(), "ricci-pipeline-"));
@@ -56,6 +57,16 @@ describe("stages in child processes", () => {
     expect(summaries.map((s) => s.stage)).toEqual(["sft", "pretrain"]);
     expect(summaries[0]).toEqual(JSON.parse(readFileSync(join(root, "ci", "sft", "summary.json"), "utf8")));
   }, 120_000);
+
+  it("one stage over --seeds runs in each seed's folder with its own seed, then writes the stage's seeds report", async () => {
+    const { report } = await stageSeeds("pretrain", { size: "ci", root, seeds: 2, seed: 3 });
+    const summaryOf = (seed: number) => JSON.parse(readFileSync(join(root, `seed-${seed}`, "ci", "pretrain", "summary.json"), "utf8"));
+    const [three, four] = [summaryOf(3), summaryOf(4)];
+    expect([three.stage, four.stage]).toEqual(["pretrain", "pretrain"]);
+    expect(three.heldOutLoss).not.toBe(four.heldOutLoss); // two seeds, two runs
+    expect(report).toBe(join(root, "ci", "seeds-pretrain.md"));
+    expect(readFileSync(report, "utf8")).toContain("Seeds 3, 4, each in its own");
+  }, 240_000);
 
   it("report a failing stage by name after the others finish, with their lines prefixed", async () => {
     await expect(runStageProcesses(["no-such-stage", "also-missing"], { size: "ci", root, seed: 0 }, 2)).rejects.toThrow(

@@ -270,6 +270,31 @@ describe("TRPO's line search and step", () => {
     expect(accepted).toBeGreaterThanOrEqual(3);
   });
 
+  it("with CG on a subsample, the step's length still comes from every row's Fisher: the full step's measured KL is δ", () => {
+    const batch = 6;
+    const packed = randomBatch(batch, 31);
+    const data = { packed, advantages: advantagesFor(packed, 4) };
+    const theta64 = randomParams64(tiny, 5);
+    const delta = 1e-4; // small enough for the quadratic model to hold
+    const whole = trpoKernels(tiny, batch);
+    const sub = trpoKernels(tiny, batch, 2);
+    expect([whole.subsampled, sub.subsampled]).toEqual([false, true]);
+    const params = toParams(tiny, theta64);
+    const v = seededValues(whole.graph.layout.size, 6, -1, 1);
+    expect(relativeError(sub.fullFisherVector(params, data, v), whole.fisherVector(params, data, v))).toBeLessThan(1e-5);
+    const info = trpoStep(sub, params, data, { maxKl: delta, damping: 0.01 });
+    const x = info.direction;
+    if (x === null) throw new Error("no step proposed");
+    const quadratic = (fv: Float64Array): number => dotOf(x, fv.map((y, i) => y + 0.01 * x[i]));
+    const before = toParams(tiny, theta64);
+    const onSubsample = quadratic(sub.fisherVector(before, data, x));
+    const onEveryRow = quadratic(sub.fullFisherVector(before, data, x));
+    expect(Math.abs(onSubsample / onEveryRow - 1)).toBeGreaterThan(0.2); // the two curvatures disagree here
+    expect(info.proposedKl / delta).toBeGreaterThan(0.8);
+    expect(info.proposedKl / delta).toBeLessThan(1.25);
+    [params, before].forEach((p) => Object.values(p).forEach((t) => t.dispose()));
+  });
+
   it("a step that raises its own batch's surrogate but lowers a fresh batch's is skipped", () => {
     const batch = 4;
     const kernels = trpoKernels(tiny, batch);

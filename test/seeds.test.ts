@@ -56,5 +56,17 @@ describe("label budgets in the reports", () => {
     expect(text).toMatch(/\| dpo \| 75\.0 ± 0\.0 \| 75\.0, 75\.0 \| \+25\.0 \[[^\]]*\] \| 40,000 verifier calls → 3,000 pairs \|/);
     expect(text).toContain("Reward model (40,000 verifier calls → 3,000 pairs), test pairwise accuracy: 80.0%");
     expect(text).toContain("constructed from gold answers (plausible mistakes): 90.0%");
+    expect(text).not.toContain("TRPO's largest");
+  });
+
+  it("states TRPO's largest proposed-step KL per seed against δ, in a file of the caller's choosing", () => {
+    const root = mkdtempSync(join(tmpdir(), "ricci-seeds-"));
+    const run = (maxStepKl: number) => [
+      { stage: "sft", summary: { testAccuracy: 0.5, testCorrect: "01" } },
+      { stage: "trpo", summary: { testAccuracy: 0.5, testCorrect: "10", maxStepKl, klBound: 0.001 } },
+    ];
+    const path = writeSeedsReport(root, "full", [0, 1], [run(0.0012), run(0.0009)], "seeds-trpo.md");
+    expect(path).toBe(join(root, "full", "seeds-trpo.md"));
+    expect(readFileSync(path, "utf8")).toContain("TRPO's largest proposed-step KL (the full step, accepted or not) per seed: 1.20δ, 0.90δ (δ = 0.001; the check is ≤ 1.5δ).");
   });
 });

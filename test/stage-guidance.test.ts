@@ -45,6 +45,13 @@ describe("the command line's last lines", () => {
     expect(lines.join("\n")).not.toMatch(/[{}]|0101/);
   });
 
+  it("after one stage over --seeds: the seeds report's path", () => {
+    expect(outcomeLines("trpo", { report: "runs/full/seeds-trpo.md", seconds: 120 }, { root: "runs", size: "full" })).toEqual([
+      "trpo finished in 2.0 min.",
+      "Report: runs/full/seeds-trpo.md",
+    ]);
+  });
+
   it("after one stage: its headline and its summary file", () => {
     expect(outcomeLines("sft", rows[1].summary, { root: "runs", size: "ci" })).toEqual([
       "sft finished: test accuracy 10.0%, validation accuracy 15.0%, 61 s.",

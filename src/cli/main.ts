@@ -4,13 +4,15 @@
  * the report). Each resumes from its own checkpoint. `ppo` also takes `--reward rule|model`;
  * `pipeline` takes `--jobs N`, the processes its RL stages run in (default: the cores, at most 4),
  * and `--seeds N`: N whole pipelines (seeds --seed … --seed + N − 1, each in <root>/seed-<k>)
- * and a report of every stage's test accuracy over them with 95% intervals. `sft`, `ppo`, `grpo`
+ * and a report of every stage's test accuracy over them with 95% intervals. Any other stage with
+ * `--seeds N` runs in each of those seeds' folders (their upstream stages done), side by side in
+ * `--jobs` processes, and writes <root>/<size>/seeds-<stage>.md. `sft`, `ppo`, `grpo`
  * and `dpo` take `--lora RANK`: train LoRA adapters of that rank on every projection instead of
  * all weights (src/nn/lora.ts; give the run its own `--root`, as its stage folder is the usual one).
  */
 import { describeBackend, initBackend } from "../lower/backend.js";
 import { PIPELINE, pipeline } from "../pipeline/run.js";
-import { pipelineSeeds } from "../pipeline/seeds.js";
+import { pipelineSeeds, stageSeeds } from "../pipeline/seeds.js";
 import { parseSize } from "../pipeline/sizes.js";
 import { RicciError } from "../errors.js";
 import { outcomeLines } from "./summary.js";
@@ -56,7 +58,7 @@ function parseArgs(argv: readonly string[]): { stage: string; flags: Record<stri
 async function main(): Promise<void> {
   const { stage, flags } = parseArgs(process.argv.slice(2));
   if (!(stage in stages)) {
-    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)] [--jobs N, --seeds N (pipeline)] [--lora RANK (${Object.keys(loraStages).join(", ")})]`);
+    console.error(`usage: ricci <${Object.keys(stages).join("|")}> [--size ci|full] [--root runs] [--seed 0] [--reward rule|model (ppo)] [--seeds N] [--jobs N (pipeline, --seeds)] [--lora RANK (${Object.keys(loraStages).join(", ")})]`);
     process.exitCode = 2;
     return;
   }
@@ -77,7 +79,9 @@ async function main(): Promise<void> {
     size, root, seed: Number(flags.seed ?? 0), ...(reward === undefined ? {} : { reward }), ...(jobs === undefined ? {} : { jobs }),
     ...(seeds === undefined ? {} : { seeds }),
   };
-  const summary = await (rank === undefined ? stages[stage](options) : loraStages[stage](options, { rank }));
+  if (seeds !== undefined && rank !== undefined) throw new RicciError("--seeds and --lora do not combine yet: run each seed's LoRA stage with --seed K and its own --root");
+  const run = seeds !== undefined && stage !== "pipeline" ? () => stageSeeds(stage, { ...options, seeds }) : () => (rank === undefined ? stages[stage](options) : loraStages[stage](options, { rank }));
+  const summary = await run();
   // The full numbers are in the summary files and the report; the terminal gets where they are.
   console.log(outcomeLines(stage, summary, { root, size }).join("\n"));
 }

@@ -13,16 +13,17 @@ export interface RunPlace {
 
 /**
  * The lines printed at the end of `ricci <stage>`: for the pipeline, one line per stage and the
- * report's path last; for one stage, its headline and its summary.json.
+ * report's path last (a stage over --seeds: the report's path); for one stage, its headline and
+ * its summary.json.
  */
 export function outcomeLines(stage: string, result: object, place: RunPlace): string[] {
   const fields = result as Record<string, unknown>;
   const minutes = typeof fields.seconds === "number" ? ` in ${(fields.seconds / 60).toFixed(1)} min` : "";
-  if (stage === "pipeline" && typeof fields.report === "string") {
+  if (typeof fields.report === "string") { // the pipeline, or any stage over --seeds
     const rows = Array.isArray(fields.rows) ? (fields.rows as { stage: string; summary: Record<string, unknown> }[]) : [];
     const width = Math.max(0, ...rows.map((row) => row.stage.length));
     return [
-      `pipeline finished${minutes}.`,
+      `${stage} finished${minutes}.`,
       ...rows.map((row) => `  ${row.stage.padEnd(width)}  ${headline(row.summary)}`),
       ...(rows.length > 0 ? [`Each stage's numbers: ${join(place.root, place.size, "<stage>", "summary.json")}`] : []),
       `Report: ${fields.report}`,

@@ -32,26 +32,33 @@ function cliCommand(): string[] {
 }
 
 /**
- * Runs `ricci <stage>` in a child process, its log and outcome lines prefixed "[stage] "; resolves
- * to the summary the stage wrote (`<root>/<size>/<stage>/summary.json`).
+ * Runs `ricci <stage>` in a child process, its log and outcome lines prefixed "[label] " (the
+ * stage's name by default); resolves to the summary the stage wrote (`<root>/<size>/<stage>/summary.json`).
  */
-export function runStageProcess(stage: string, options: StageProcessOptions): Promise<Record<string, unknown>> {
+export function runStageProcess(stage: string, options: StageProcessOptions, label = stage): Promise<Record<string, unknown>> {
   const args = [...cliCommand(), stage, "--size", options.size, "--root", options.root, "--seed", String(options.seed)];
   // The child keeps its progress on stderr and its outcome lines on stdout; the parent relays both
   // where its own progress goes (stdout in the kernel, where stderr shows as an error box).
   const env = { ...process.env, RICCI_PROGRESS: "stderr", ...(options.threads === undefined ? {} : { RICCI_THREADS: String(options.threads) }) };
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
-  for (const output of [child.stderr, child.stdout]) createInterface({ input: output }).on("line", (line) => progressStream().write(`[${stage}] ${line}\n`));
+  for (const output of [child.stderr, child.stdout]) createInterface({ input: output }).on("line", (line) => progressStream().write(`[${label}] ${line}\n`));
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
-      if (code !== 0) return reject(new RicciError(`stage ${stage} exited with code ${code} (its log lines above start with [${stage}])`));
+      if (code !== 0) return reject(new RicciError(`stage ${label} exited with code ${code} (its log lines above start with [${label}])`));
       const dir = stageDir(options.root, options.size, stage);
       const summary = readSummary(dir);
       if (summary === null) return reject(new RicciError(`stage ${stage} finished but wrote no ${join(dir, "summary.json")}`));
       resolve(summary);
     });
   });
+}
+
+/** One stage run for `runStageTasks`: the stage, where and with which seed, and its log prefix (default: the stage). */
+export interface StageTask {
+  readonly stage: string;
+  readonly options: StageProcessOptions;
+  readonly label?: string;
 }
 
 /**
@@ -61,24 +68,29 @@ export function runStageProcess(stage: string, options: StageProcessOptions): Pr
  * end even if another fails; the failures are then thrown together. Resolves to the summaries in
  * the order of `stages`.
  */
-export async function runStageProcesses(stages: readonly string[], options: StageProcessOptions, jobs: number): Promise<Record<string, unknown>[]> {
-  const results: PromiseSettledResult<Record<string, unknown>>[] = new Array(stages.length);
-  const lanes = Math.max(1, Math.min(jobs, stages.length));
-  const threads = options.threads ?? (process.env.RICCI_THREADS ? undefined : Math.max(1, Math.floor(availableParallelism() / lanes)));
-  const child = { ...options, threads };
+export function runStageProcesses(stages: readonly string[], options: StageProcessOptions, jobs: number): Promise<Record<string, unknown>[]> {
+  return runStageTasks(stages.map((stage) => ({ stage, options })), jobs);
+}
+
+/** `runStageProcesses` for runs that differ in more than the stage (e.g. one stage over several seeds' folders). */
+export async function runStageTasks(tasks: readonly StageTask[], jobs: number): Promise<Record<string, unknown>[]> {
+  const results: PromiseSettledResult<Record<string, unknown>>[] = new Array(tasks.length);
+  const lanes = Math.max(1, Math.min(jobs, tasks.length));
+  const shared = process.env.RICCI_THREADS ? undefined : Math.max(1, Math.floor(availableParallelism() / lanes));
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < stages.length) {
+    while (next < tasks.length) {
       const i = next++;
+      const { stage, options, label = stage } = tasks[i];
       const started = performance.now();
-      const [settled] = await Promise.allSettled([runStageProcess(stages[i], child)]);
+      const [settled] = await Promise.allSettled([runStageProcess(stage, { ...options, threads: options.threads ?? shared }, label)]);
       results[i] = settled;
       const outcome = settled.status === "fulfilled" ? "done" : "failed";
-      console.error(`${stages[i]} ${outcome} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      console.error(`${label} ${outcome} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }
   };
   await Promise.all(Array.from({ length: lanes }, lane));
   const failures = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason instanceof Error ? r.reason.message : r.reason)] : []));
-  if (failures.length > 0) throw new RicciError(`${failures.length} of ${stages.length} stages failed:\n${failures.join("\n")}`);
+  if (failures.length > 0) throw new RicciError(`${failures.length} of ${tasks.length} stages failed:\n${failures.join("\n")}`);
   return results.map((r) => (r as PromiseFulfilledResult<Record<string, unknown>>).value);
 }

@@ -6,10 +6,13 @@
  * and the RL policy). `npm run pipeline -- --seeds 3`.
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { RicciError } from "../errors.js";
 import { makeRng } from "../util/random.js";
+import { runStageTasks } from "./processes.js";
 import { type PipelineOptions, pipeline } from "./run.js";
+import { readSummary, stageDir } from "./stage.js";
 import { describeLabels, type StageRow } from "./report.js";
 
 /** Two-sided 95% quantiles of Student's t for 1 … 30 degrees of freedom (then 1.96). */
@@ -54,14 +57,14 @@ const signed = (v: number): string => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(1
 /** The RL stages whose gain over SFT the report states. */
 const RL_STAGES = ["ppo", "grpo", "dpo", "trpo"];
 
-/** Writes `<root>/<size>/seeds-report.md` from each seed's stage rows; returns its path. */
-export function writeSeedsReport(root: string, size: string, seeds: readonly number[], runs: readonly (readonly StageRow[])[]): string {
+/** Writes `<root>/<size>/<file>` (default seeds-report.md) from each seed's stage rows; returns its path. */
+export function writeSeedsReport(root: string, size: string, seeds: readonly number[], runs: readonly (readonly StageRow[])[], file = "seeds-report.md"): string {
   const row = (k: number, stage: string): Record<string, unknown> => runs[k].find((r) => r.stage === stage)?.summary ?? {};
   const stages = runs[0].map((r) => r.stage).filter((stage) => typeof row(0, stage).testAccuracy === "number");
   const lines = [
     `# ricci pipeline over ${seeds.length} seeds (--size ${size})`,
     "",
-    `Seeds ${seeds.join(", ")}, each a whole pipeline in ${join(root, "seed-<k>")}. Test accuracy is greedy exact match on`,
+    `Seeds ${seeds.join(", ")}, each in its own ${join(root, "seed-<k>")}. Test accuracy is greedy exact match on`,
     "the task's test side (never used for a choice: training curves and settings use the validation side), as mean",
     "± the half-width of a 95% t-interval over seeds. An RL stage's gain is over its own seed's SFT start, with a",
     "95% paired bootstrap interval (seeds and test problems resampled; the same problems for both policies).",
@@ -92,8 +95,13 @@ export function writeSeedsReport(root: string, size: string, seeds: readonly num
       lines.push(`On test pairs constructed from gold answers (plausible mistakes): ${pct(c.mean)}% ± ${(100 * c.halfWidth).toFixed(1)} (per seed ${constructed.map(pct).join(", ")}).`, "");
     }
   }
+  const trust = seeds.map((_, k) => row(k, "trpo")).filter((r) => typeof r.maxStepKl === "number" && typeof r.klBound === "number");
+  if (trust.length === seeds.length) {
+    const bound = trust[0].klBound as number;
+    lines.push(`TRPO's largest proposed-step KL (the full step, accepted or not) per seed: ${trust.map((r) => `${((r.maxStepKl as number) / (r.klBound as number)).toFixed(2)}δ`).join(", ")} (δ = ${bound}; the check is ≤ 1.5δ).`, "");
+  }
   mkdirSync(join(root, size), { recursive: true });
-  const path = join(root, size, "seeds-report.md");
+  const path = join(root, size, file);
   writeFileSync(`${path}.tmp`, `${lines.join("\n")}\n`);
   renameSync(`${path}.tmp`, path);
   return path;
@@ -112,5 +120,28 @@ export async function pipelineSeeds(options: PipelineOptions & { readonly seeds:
     runs.push((await pipeline({ ...options, seed, root: join(root, `seed-${seed}`) })).rows);
   }
   const report = writeSeedsReport(root, options.size, seeds, runs);
+  return { report, seconds: (performance.now() - started) / 1000 };
+}
+
+/**
+ * One stage over several seeds, each in `<root>/seed-<k>` (whose upstream stages must have run,
+ * e.g. by `pipeline --seeds`), side by side in `jobs` child processes (default: the cores, at
+ * most the seeds); then `<root>/<size>/seeds-<stage>.md`, the seeds report of SFT and the stage.
+ * `ricci trpo --size full --seeds 3`.
+ */
+export async function stageSeeds(stage: string, options: PipelineOptions & { readonly seeds: number }): Promise<{ report: string; seconds: number }> {
+  if (!(Number.isInteger(options.seeds) && options.seeds >= 1)) throw new RicciError(`--seeds must be a positive integer, got ${options.seeds}`);
+  const root = options.root ?? "runs";
+  const first = options.seed ?? 0;
+  const seeds = Array.from({ length: options.seeds }, (_, i) => first + i);
+  const rootOf = (seed: number): string => join(root, `seed-${seed}`);
+  const started = performance.now();
+  const tasks = seeds.map((seed) => ({ stage, options: { size: options.size, root: rootOf(seed), seed }, label: `${stage} seed ${seed}` }));
+  const summaries = await runStageTasks(tasks, options.jobs ?? Math.min(availableParallelism(), seeds.length));
+  const runs = seeds.map((seed, k): StageRow[] => [
+    ...(stage === "sft" ? [] : [{ stage: "sft", summary: readSummary(stageDir(rootOf(seed), options.size, "sft")) ?? {} }]),
+    { stage, summary: summaries[k] },
+  ]);
+  const report = writeSeedsReport(root, options.size, seeds, runs, `seeds-${stage}.md`);
   return { report, seconds: (performance.now() - started) / 1000 };
 }

@@ -12,6 +12,7 @@ import { trainLoop } from "../train/loop.js";
 import { type RunSize, SIZES } from "./sizes.js";
 import { evalProblems, finishedSummary, type RlStageSummary, stageDir, stageHistory, type StageOptions, trainSideProblems, writeSummary, rlEvaluation, pick, testResult, labelBudget, upstreamCheckpoint } from "./stage.js";
 import { type Trainer } from "../train/trainer.js";
+import { meanOf } from "../util/stats.js";
 
 /** The trainer's options a run size fixes (src/rl/trpo.ts documents each). */
 const TRAINER_SETTINGS = ["promptsPerStep", "groupSize", "maxKl", "cgIterations", "damping", "backtrackSteps", "acceptRatio", "confirmOnFreshBatch"] as const;
@@ -66,8 +67,6 @@ export interface TrpoSummary extends RlStageSummary {
   /** Mean cosine between successive surrogate gradients (the same, before the Fisher's inverse). */
   readonly gradCosine: number;
 }
-
-const meanOf = (values: readonly number[]): number => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length);
 
 /** Runs (or resumes) the TRPO stage: `await trpo({ size: "ci", root: "runs" })`. */
 export async function trpo(options: TrpoStageOptions, overrides: Partial<TrpoSettings> = {}): Promise<TrpoSummary> {

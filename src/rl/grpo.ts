@@ -54,6 +54,7 @@ import { makeRng, subSeed } from "../util/random.js";
 import { passAtK } from "./evaluate.js";
 import { type PolicyGraph, groupedPolicyGraph, scoreLogprobs } from "./policy.js";
 import { type GroupedSequences, type PackedSequences, fromGrouped, groupSequences, packSequences, packedLength, responsesOf, samplerLogprobs, toGrouped } from "./sequences.js";
+import { meanOf, stdOf } from "../util/stats.js";
 
 /**
  * GRPO's options (TRL's and the papers' names): the loss's own (`grpoLoss`: epsilonLow/High
@@ -369,14 +370,6 @@ function drawDistinct(n: number, count: number, rng: () => number): number[] {
     [pool[i], pool[j]] = [pool[j], pool[i]];
   }
   return pool.slice(0, count);
-}
-
-const meanOf = (x: ArrayLike<number>): number => Array.from(x).reduce((s, v) => s + v, 0) / Math.max(1, x.length);
-
-/** Population std. */
-function stdOf(x: ArrayLike<number>): number {
-  const m = meanOf(x);
-  return Math.sqrt(meanOf(Array.from(x, (v) => (v - m) ** 2)));
 }
 
 /** Whether a group's rewards are all equal: its advantages are 0 and it carries no learning signal. */

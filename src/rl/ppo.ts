@@ -44,6 +44,7 @@ import { type AdamW, clipByGlobalNorm } from "../train/optimizer.js";
 import { makeRng, shuffled, subSeed } from "../util/random.js";
 import { type PolicyGraph, policyGraph, rolloutLogprobs, scoreLogprobs } from "./policy.js";
 import { type PackedSequences, packSequences, packedLength, responsesOf } from "./sequences.js";
+import { meanOf, stdOf } from "../util/stats.js";
 
 /**
  * A sequence-level reward: one score per (problem, response), given as decoded text and as the
@@ -351,7 +352,6 @@ export async function ppoRollout(
     return { mean, std: Math.sqrt(Math.max(0, s2 / Math.max(1, tokens) - mean * mean)) };
   };
   const raw = maskedStats(advantages.rawAdvantages);
-  const scoreMean = meanOf(scores);
   return {
     index,
     problems: chosen,
@@ -363,8 +363,8 @@ export async function ppoRollout(
     advantages,
     texts,
     stats: {
-      rewardMean: scoreMean,
-      rewardStd: Math.sqrt(meanOf(Array.from(scores, (x) => (x - scoreMean) ** 2))),
+      rewardMean: meanOf(scores),
+      rewardStd: stdOf(scores),
       // Named apart from the held-out metrics (accuracy, wellFormed) logged on the same line.
       rolloutCorrect: checks.filter((c) => c.correct).length / batch,
       rolloutWellFormed: checks.filter((c) => c.wellFormed).length / batch,
@@ -484,5 +484,3 @@ export function ppoTrainer(
     },
   };
 }
-
-const meanOf = (x: ArrayLike<number>): number => Array.from(x).reduce((s, v) => s + v, 0) / Math.max(1, x.length);
