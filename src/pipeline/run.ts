@@ -33,8 +33,11 @@ export const PIPELINE: readonly (readonly [name: string, run: Stage])[] = [
   ["trpo", trpo],
 ];
 
-/** Stages that depend only on SFT and the reward model, longest first (the order lanes take them). */
-export const PARALLEL_STAGES: readonly string[] = ["ppo", "grpo", "trpo", "dpo"];
+/**
+ * Stages that depend only on SFT and the reward model, longest first (the order lanes take
+ * them): at full size TRPO's 500 natural-gradient steps take longest, then PPO and GRPO.
+ */
+export const PARALLEL_STAGES: readonly string[] = ["trpo", "ppo", "grpo", "dpo"];
 
 export interface PipelineOptions {
   readonly size: RunSize;
