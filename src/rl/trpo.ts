@@ -474,11 +474,13 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
     gradNorm, cgResidual: Number.NaN, stepNorm: 0, direction: null, gradient: g, ...extra,
   });
   if (!(gradNorm > 0) || !Number.isFinite(gradNorm)) return rejected({}); // e.g. every group's rewards equal: no signal
-  const damped = (v: Float64Array): Float64Array => {
-    const fv = kernels.fisherVector(params, data, v);
+  // (F + λI)·v with F on the given rows: the subsample CG solves on, or every row.
+  const dampedWith = (product: TrpoKernels["fisherVector"]) => (v: Float64Array): Float64Array => {
+    const fv = product(params, data, v);
     for (let i = 0; i < fv.length; i++) fv[i] += damping * v[i];
     return fv;
   };
+  const damped = dampedWith(kernels.fisherVector);
   const cg = conjugateGradient(damped, g, { iterations: options.cgIterations ?? 10 });
   const fx = damped(cg.x);
   let residual = 0;
@@ -486,11 +488,7 @@ export function trpoStep(kernels: TrpoKernels, params: Params, data: TrpoData, o
   // The step's length comes from the curvature on every row, even when CG solved on a subsample:
   // a subsample's Fisher is nearly flat along directions its few rows do not span, and a step
   // scaled by it overshoots the trust region (measured: 8.2δ with 64 of 256 rows).
-  let fullFx = fx;
-  if (kernels.subsampled) {
-    fullFx = kernels.fullFisherVector(params, data, cg.x);
-    for (let i = 0; i < fullFx.length; i++) fullFx[i] += damping * cg.x[i];
-  }
+  const fullFx = kernels.subsampled ? dampedWith(kernels.fullFisherVector)(cg.x) : fx;
   const quadratic = dotOf(cg.x, fullFx);
   if (!(quadratic > 0)) return rejected({ cgResidual: Math.sqrt(residual) / gradNorm });
   const beta = Math.sqrt((2 * maxKl) / quadratic);
