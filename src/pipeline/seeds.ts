@@ -107,17 +107,22 @@ export function writeSeedsReport(root: string, size: string, seeds: readonly num
   return path;
 }
 
-/** Runs the pipeline once per seed (0 … seeds − 1, or from `options.seed`), each in `<root>/seed-<k>`, then the seeds report. */
-export async function pipelineSeeds(options: PipelineOptions & { readonly seeds: number }): Promise<{ report: string; seconds: number }> {
+/** The seeds `--seed` … `--seed` + N − 1 and their folders `<root>/seed-<k>`, for runs over `--seeds N`. */
+function seedFolders(options: PipelineOptions & { readonly seeds: number }): { root: string; seeds: number[]; rootOf: (seed: number) => string } {
   if (!(Number.isInteger(options.seeds) && options.seeds >= 1)) throw new RicciError(`--seeds must be a positive integer, got ${options.seeds}`);
   const root = options.root ?? "runs";
   const first = options.seed ?? 0;
-  const seeds = Array.from({ length: options.seeds }, (_, i) => first + i);
+  return { root, seeds: Array.from({ length: options.seeds }, (_, i) => first + i), rootOf: (seed) => join(root, `seed-${seed}`) };
+}
+
+/** Runs the pipeline once per seed (0 … seeds − 1, or from `options.seed`), each in `<root>/seed-<k>`, then the seeds report. */
+export async function pipelineSeeds(options: PipelineOptions & { readonly seeds: number }): Promise<{ report: string; seconds: number }> {
+  const { root, seeds, rootOf } = seedFolders(options);
   const started = performance.now();
   const runs: StageRow[][] = [];
   for (const seed of seeds) {
     console.error(`\n==== seed ${seed} of ${seeds.join(", ")} ====`);
-    runs.push((await pipeline({ ...options, seed, root: join(root, `seed-${seed}`) })).rows);
+    runs.push((await pipeline({ ...options, seed, root: rootOf(seed) })).rows);
   }
   const report = writeSeedsReport(root, options.size, seeds, runs);
   return { report, seconds: (performance.now() - started) / 1000 };
@@ -130,11 +135,7 @@ export async function pipelineSeeds(options: PipelineOptions & { readonly seeds:
  * `ricci trpo --size full --seeds 3`.
  */
 export async function stageSeeds(stage: string, options: PipelineOptions & { readonly seeds: number }): Promise<{ report: string; seconds: number }> {
-  if (!(Number.isInteger(options.seeds) && options.seeds >= 1)) throw new RicciError(`--seeds must be a positive integer, got ${options.seeds}`);
-  const root = options.root ?? "runs";
-  const first = options.seed ?? 0;
-  const seeds = Array.from({ length: options.seeds }, (_, i) => first + i);
-  const rootOf = (seed: number): string => join(root, `seed-${seed}`);
+  const { root, seeds, rootOf } = seedFolders(options);
   const started = performance.now();
   const tasks = seeds.map((seed) => ({ stage, options: { size: options.size, root: rootOf(seed), seed }, label: `${stage} seed ${seed}` }));
   const summaries = await runStageTasks(tasks, options.jobs ?? Math.min(availableParallelism(), seeds.length));

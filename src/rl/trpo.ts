@@ -424,7 +424,7 @@ export async function trpoRollout(
       rewardStd: stdOf(rewards),
       rolloutCorrect: checks.filter((c) => c.correct).length / rows.length,
       rolloutWellFormed: checks.filter((c) => c.wellFormed).length / rows.length,
-      responseLength: rollout.lengths.reduce((s, x) => s + x, 0) / rows.length,
+      responseLength: meanOf(rollout.lengths),
       sampledLogp: logpSum / rows.length,
       zeroStdGroups: flat / P,
     },
